@@ -1,0 +1,291 @@
+/* The receive path: datagrams from the UDP sockets to IP packets for the TUN, with handshake
+ * messages queued for wg_device_process_handshakes() so that a flood of them never holds up
+ * data (cheap checks first: size and type, then mac1, then the queue bound; Diffie-Hellman only
+ * in the worker, with cookies demanded under load). */
+#include <endian.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "device.h"
+
+/* The length of the IP packet at the start of a decrypted payload (padding follows it), or 0
+ * when it is not a well-formed IPv4 or IPv6 header. */
+static size_t inner_len(const uint8_t *p, size_t len)
+{
+	size_t total;
+
+	if (len >= 20 && p[0] >> 4 == 4) {
+		total = (size_t)p[2] << 8 | p[3];
+		if ((p[0] & 0x0f) < 5 || total < (size_t)(p[0] & 0x0f) * 4 || total > len)
+			return 0;
+		return total;
+	}
+	if (len >= 40 && p[0] >> 4 == 6) {
+		total = 40 + ((size_t)p[4] << 8 | p[5]);
+		return total > len ? 0 : total;
+	}
+	return 0;
+}
+
+/* The peer whose allowed IPs hold the packet's source address. */
+static struct wg_peer *source_peer(struct wg_device *dev, const uint8_t *p)
+{
+	if (p[0] >> 4 == 4)
+		return allowedips_lookup(&dev->allowedips, AF_INET, p + 12);
+	return allowedips_lookup(&dev->allowedips, AF_INET6, p + 8);
+}
+
+static void handshake_complete(struct wg_peer *peer, uint64_t now)
+{
+	struct wg_device *dev = peer->device;
+
+	timers_handshake_complete(&peer->timers, now);
+	peer->last_handshake_wall = dev->ops.wall_now(dev->ops.ctx);
+	peer->sent_lastminute_handshake = false;
+}
+
+/* Paper, section 6.2: an initiator whose session nears REJECT_AFTER_TIME rekeys once, even
+ * if it has nothing to send. */
+static void keep_key_fresh(struct wg_peer *peer, struct noise_keypair *kp, uint64_t now)
+{
+	if (!peer->sent_lastminute_handshake && noise_keypair_should_rekey_on_receive(kp, now)) {
+		peer->sent_lastminute_handshake = true;
+		wg_send_handshake_initiation(peer, now, false);
+	}
+}
+
+/* Decrypts in place; true when pkt now holds a fresh, authentic payload of peer. */
+static bool open_data(struct wg_peer *peer, struct noise_keypair *kp, struct wg_rx *pkt,
+		      size_t *plen, uint64_t now)
+{
+	enum drop_reason reason;
+
+	if (!noise_data_open(pkt->data + sizeof(struct message_data), plen, pkt->data, pkt->len,
+			     kp, now, &reason)) {
+		peer_drop(peer, reason);
+		return false;
+	}
+	if (!replay_check(&kp->receiving_replay, noise_data_counter(pkt->data),
+			  REJECT_AFTER_MESSAGES)) {
+		peer_drop(peer, DROP_REPLAY);
+		return false;
+	}
+	return true;
+}
+
+static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
+{
+	const struct message_data *msg = (const void *)pkt->data;
+	struct noise_keypair *kp = noise_keypair_lookup(&dev->index, msg->key_idx);
+	struct wg_peer *peer;
+	uint8_t *payload = pkt->data + sizeof(*msg);
+	size_t plen, len;
+
+	if (!kp) {
+		dev->drops[DROP_UNKNOWN_INDEX]++;
+		return;
+	}
+	peer = kp->owner;
+	if (!open_data(peer, kp, pkt, &plen, now))
+		goto out;
+	peer_set_endpoint(peer, &pkt->src);
+	peer->rx_bytes += pkt->len;
+	peer->rx_packets++;
+	if (noise_received_with_keypair(&peer->keypairs, kp, &dev->index)) {
+		handshake_complete(peer, now);
+		wg_send_staged(peer, now);
+	}
+	keep_key_fresh(peer, kp, now);
+	timers_any_authenticated_packet_received(&peer->timers, now);
+	timers_any_authenticated_packet_traversal(&peer->timers, now);
+	if (!plen) /* keepalive */
+		goto timers;
+	timers_data_received(&peer->timers, now);
+	len = inner_len(payload, plen);
+	if (!len) {
+		peer_drop(peer, DROP_BAD_PACKET);
+		goto timers;
+	}
+	if (source_peer(dev, payload) != peer) {
+		peer_drop(peer, DROP_ALLOWED_IPS);
+		goto timers;
+	}
+	pkt->out = payload;
+	pkt->out_len = len;
+timers:
+	peer_timers_changed(peer);
+out:
+	noise_keypair_put(kp);
+}
+
+static void receive_cookie(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
+{
+	const struct message_handshake_cookie *msg = (const void *)pkt->data;
+	struct index_entry *e;
+	enum drop_reason reason;
+
+	e = index_lookup(&dev->index, msg->receiver_index, INDEX_HANDSHAKE | INDEX_KEYPAIR);
+	if (!e) {
+		dev->drops[DROP_UNKNOWN_INDEX]++;
+		return;
+	}
+	if (!cookie_message_consume(msg, &((struct wg_peer *)e->owner)->cookie, now, &reason))
+		peer_drop(e->owner, reason);
+}
+
+/* mac1 proves the sender knows our public key; only such messages may take queue room. */
+static void queue_handshake(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
+{
+	struct wg_handshake_job *job;
+
+	if (cookie_validate_packet(&dev->cookie_checker, pkt->data, pkt->len, &pkt->src.addr.sa,
+				   false, now) == INVALID_MAC) {
+		dev->drops[DROP_MAC1]++;
+		return;
+	}
+	if (dev->jobs_count == MAX_QUEUED_INCOMING_HANDSHAKES) {
+		dev->drops[DROP_QUEUE_FULL]++;
+		return;
+	}
+	job = &dev->jobs[(dev->jobs_head + dev->jobs_count) % MAX_QUEUED_INCOMING_HANDSHAKES];
+	memcpy(job->msg, pkt->data, pkt->len);
+	job->len = (uint32_t)pkt->len;
+	job->src = pkt->src;
+	dev->jobs_count++;
+}
+
+void wg_device_receive_batch(struct wg_device *dev, struct wg_rx *pkts, unsigned int n,
+			     uint64_t now)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		struct wg_rx *pkt = &pkts[i];
+		enum drop_reason reason = DROP_NONE;
+
+		pkt->out_len = 0;
+		switch (noise_message_type(pkt->data, pkt->len, &reason)) {
+		case MESSAGE_DATA:
+			receive_data(dev, pkt, now);
+			break;
+		case MESSAGE_HANDSHAKE_INITIATION:
+		case MESSAGE_HANDSHAKE_RESPONSE:
+			queue_handshake(dev, pkt, now);
+			break;
+		case MESSAGE_HANDSHAKE_COOKIE:
+			receive_cookie(dev, pkt, now);
+			break;
+		default:
+			dev->drops[reason]++;
+		}
+	}
+}
+
+/* Under load (the queue an eighth full, or so within the last second) initiators must prove
+ * their address with a cookie before we spend Diffie-Hellman on them. */
+static bool under_load(struct wg_device *dev, uint64_t now)
+{
+	if (dev->jobs_count >= MAX_QUEUED_INCOMING_HANDSHAKES / 8) {
+		dev->last_under_load = now;
+		dev->was_under_load = true;
+		return true;
+	}
+	return dev->was_under_load && now - dev->last_under_load < NSEC_PER_SEC;
+}
+
+static void send_cookie(struct wg_device *dev, struct wg_handshake_job *job, uint64_t now)
+{
+	const struct message_handshake_initiation *msg = (const void *)job->msg;
+	struct message_handshake_cookie reply;
+
+	/* Initiation and response both carry the sender index right after the type. */
+	if (cookie_message_create(&reply, job->msg, job->len, msg->sender_index, &job->src.addr.sa,
+				  &dev->cookie_checker, now) < 0)
+		return;
+	dev->ops.send(dev->ops.ctx, NULL, &job->src, (const uint8_t *)&reply, sizeof(reply));
+}
+
+static struct wg_peer *consume_initiation(struct wg_device *dev, struct wg_handshake_job *job,
+					  uint64_t now)
+{
+	enum drop_reason reason = DROP_NONE;
+	struct noise_handshake *hs;
+	struct wg_peer *peer;
+
+	hs = noise_handshake_consume_initiation((const void *)job->msg, &dev->identity,
+						&dev->lookup, now, &reason);
+	if (!hs) {
+		dev->drops[reason]++;
+		return NULL;
+	}
+	peer = hs->owner;
+	peer_set_endpoint(peer, &job->src);
+	wg_send_handshake_response(peer, now);
+	return peer;
+}
+
+static struct wg_peer *consume_response(struct wg_device *dev, struct wg_handshake_job *job,
+					uint64_t now)
+{
+	enum drop_reason reason = DROP_NONE;
+	struct noise_handshake *hs;
+	struct wg_peer *peer;
+
+	hs = noise_handshake_consume_response((const void *)job->msg, &dev->identity, &dev->index,
+					      &reason);
+	if (!hs) {
+		dev->drops[reason]++;
+		return NULL;
+	}
+	peer = hs->owner;
+	if (!noise_handshake_begin_session(hs, &peer->keypairs, &dev->index, now)) {
+		peer_drop(peer, DROP_STATE);
+		return NULL;
+	}
+	peer_set_endpoint(peer, &job->src);
+	timers_session_derived(&peer->timers, now);
+	handshake_complete(peer, now);
+	/* Key confirmation for the responder: staged data, or else a keepalive. */
+	wg_send_keepalive(peer, now);
+	return peer;
+}
+
+static void process_one(struct wg_device *dev, struct wg_handshake_job *job, uint64_t now)
+{
+	bool load = under_load(dev, now);
+	enum cookie_mac_state mac;
+	struct wg_peer *peer;
+
+	mac = cookie_validate_packet(&dev->cookie_checker, job->msg, job->len, &job->src.addr.sa,
+				     load, now);
+	if (mac == INVALID_MAC) {
+		dev->drops[DROP_MAC1]++;
+		return;
+	}
+	if (load && mac != VALID_MAC_WITH_COOKIE) {
+		send_cookie(dev, job, now);
+		dev->drops[DROP_COOKIE]++;
+		return;
+	}
+	if (job->len == sizeof(struct message_handshake_initiation))
+		peer = consume_initiation(dev, job, now);
+	else
+		peer = consume_response(dev, job, now);
+	if (!peer)
+		return;
+	peer->rx_bytes += job->len;
+	peer->rx_packets++;
+	timers_any_authenticated_packet_received(&peer->timers, now);
+	timers_any_authenticated_packet_traversal(&peer->timers, now);
+	peer_timers_changed(peer);
+}
+
+unsigned int wg_device_process_handshakes(struct wg_device *dev, uint64_t now)
+{
+	for (unsigned int i = 0; i < WG_HANDSHAKE_BUDGET && dev->jobs_count; i++) {
+		struct wg_handshake_job *job = &dev->jobs[dev->jobs_head];
+
+		process_one(dev, job, now);
+		crypto_wipe(job, sizeof(*job));
+		dev->jobs_head = (dev->jobs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
+		dev->jobs_count--;
+	}
+	return dev->jobs_count;
+}

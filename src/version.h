@@ -1,0 +1,4 @@
+#ifndef PORTHOLE_VERSION_H
+#define PORTHOLE_VERSION_H
+#define PORTHOLE_VERSION "0.1.0"
+#endif
