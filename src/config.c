@@ -225,8 +225,7 @@ static bool parse_v6_host(struct sockaddr_in6 *sin6, const char *host, const cha
 }
 
 /* Splits "host:port" or "[host]:port" in place. */
-static bool split_host_port(char *buf, char **host, char **port, bool *bracketed,
-			    const char **why)
+static bool split_host_port(char *buf, char **host, char **port, bool *bracketed, const char **why)
 {
 	char *colon;
 
@@ -311,8 +310,8 @@ bool config_parse_duration(uint64_t *ns, const char *text, const char **why)
 		const char *suffix;
 		uint64_t ns;
 	} units[] = {
-		{ "", NSEC_PER_SEC },	    { "ms", NSEC_PER_MSEC },	  { "s", NSEC_PER_SEC },
-		{ "m", 60 * NSEC_PER_SEC }, { "h", 3600 * NSEC_PER_SEC }, { "d", 86400 * NSEC_PER_SEC },
+	    {"", NSEC_PER_SEC},	      {"ms", NSEC_PER_MSEC},	  {"s", NSEC_PER_SEC},
+	    {"m", 60 * NSEC_PER_SEC}, {"h", 3600 * NSEC_PER_SEC}, {"d", 86400 * NSEC_PER_SEC},
 	};
 	unsigned long long v;
 	char *end;
@@ -413,8 +412,8 @@ static int add_prefix(struct config_ctx *ctx, const char *key, const char *item,
 
 	if (!config_parse_prefix(&ip, item, &why))
 		return fail(ctx, ctx->line, "invalid %s '%s': %s", key, item, why);
-	ret = ip_list_add(list, &ip, !strcmp(key, "AllowedIPs") ? CONFIG_MAX_ALLOWED_IPS
-								 : CONFIG_MAX_LIST);
+	ret = ip_list_add(list, &ip,
+			  !strcmp(key, "AllowedIPs") ? CONFIG_MAX_ALLOWED_IPS : CONFIG_MAX_LIST);
 	return ret ? fail_list(ctx, key, ret) : 0;
 }
 
@@ -435,8 +434,8 @@ static int parse_key(struct config_ctx *ctx, const char *key, const char *value,
 	return 0;
 }
 
-static int parse_number(struct config_ctx *ctx, const char *key, const char *value,
-			uint64_t *out, uint64_t min, uint64_t max)
+static int parse_number(struct config_ctx *ctx, const char *key, const char *value, uint64_t *out,
+			uint64_t min, uint64_t max)
 {
 	if (!config_parse_uint(out, value, max) || *out < min)
 		return fail(ctx, ctx->line, "invalid %s '%s': expected a number from %llu to %llu",
@@ -476,9 +475,10 @@ static int set_fwmark(struct config_ctx *ctx, const char *key, char *value)
 		if (isdigit((unsigned char)value[0]))
 			v = strtoull(value, &end, hex ? 16 : 10);
 		if (errno || *end || end == value || v > UINT32_MAX)
-			return fail(ctx, ctx->line,
-				    "invalid FwMark '%s': expected off or a number up to 0xffffffff",
-				    value);
+			return fail(
+			    ctx, ctx->line,
+			    "invalid FwMark '%s': expected off or a number up to 0xffffffff",
+			    value);
 	}
 	ctx->cfg->iface.fwmark = (uint32_t)v;
 	ctx->cfg->iface.has_fwmark = true;
@@ -619,7 +619,7 @@ static int word(const char *value, const char *const *words)
 
 static int set_protocol(struct config_ctx *ctx, const char *key, char *value)
 {
-	static const char *const words[] = { "tcp", "udp", NULL };
+	static const char *const words[] = {"tcp", "udp", NULL};
 	int v = word(value, words);
 
 	if (v < 0)
@@ -630,18 +630,19 @@ static int set_protocol(struct config_ctx *ctx, const char *key, char *value)
 
 static int set_send_proxy(struct config_ctx *ctx, const char *key, char *value)
 {
-	static const char *const words[] = { "off", "v1", "v2", NULL };
+	static const char *const words[] = {"off", "v1", "v2", NULL};
 	int v = word(value, words);
 
 	if (v < 0)
-		return fail(ctx, ctx->line, "invalid SendProxy '%s': expected off, v1 or v2", value);
+		return fail(ctx, ctx->line, "invalid SendProxy '%s': expected off, v1 or v2",
+			    value);
 	cur_forward(ctx)->send_proxy = (enum fwd_send_proxy)v;
 	return 0;
 }
 
 static int set_accept_proxy(struct config_ctx *ctx, const char *key, char *value)
 {
-	static const char *const words[] = { "off", "required", "optional", NULL };
+	static const char *const words[] = {"off", "required", "optional", NULL};
 	int v = word(value, words);
 
 	if (v < 0)
@@ -704,8 +705,8 @@ static int set_max_per_source(struct config_ctx *ctx, const char *key, char *val
 	return set_u32(ctx, key, value, &cur_forward(ctx)->max_connections_per_source);
 }
 
-static int set_duration(struct config_ctx *ctx, const char *key, const char *value,
-			uint64_t *out, bool *has)
+static int set_duration(struct config_ctx *ctx, const char *key, const char *value, uint64_t *out,
+			bool *has)
 {
 	const char *why;
 
@@ -730,10 +731,10 @@ static int set_idle_timeout(struct config_ctx *ctx, const char *key, char *value
 }
 
 static const char *const section_names[] = {
-	[SECTION_NONE] = "no section",
-	[SECTION_INTERFACE] = "[Interface]",
-	[SECTION_PEER] = "[Peer]",
-	[SECTION_FORWARD] = "[Forward]",
+    [SECTION_NONE] = "no section",
+    [SECTION_INTERFACE] = "[Interface]",
+    [SECTION_PEER] = "[Peer]",
+    [SECTION_FORWARD] = "[Forward]",
 };
 
 static const struct {
@@ -741,30 +742,30 @@ static const struct {
 	int section;
 	int (*set)(struct config_ctx *ctx, const char *key, char *value);
 } keys[] = {
-	{ "PrivateKey", SECTION_INTERFACE, set_private_key },
-	{ "ListenPort", SECTION_INTERFACE, set_listen_port },
-	{ "FwMark", SECTION_INTERFACE, set_fwmark },
-	{ "Address", SECTION_INTERFACE, set_address },
-	{ "MTU", SECTION_INTERFACE, set_mtu },
-	{ "MetricsListen", SECTION_INTERFACE, set_metrics_listen },
-	{ "PublicKey", SECTION_PEER, set_public_key },
-	{ "PresharedKey", SECTION_PEER, set_preshared_key },
-	{ "Endpoint", SECTION_PEER, set_endpoint },
-	{ "AllowedIPs", SECTION_PEER, set_allowed_ips },
-	{ "PersistentKeepalive", SECTION_PEER, set_keepalive },
-	{ "Name", SECTION_FORWARD, set_name },
-	{ "Listen", SECTION_FORWARD, set_listen },
-	{ "Protocol", SECTION_FORWARD, set_protocol },
-	{ "Target", SECTION_FORWARD, set_target },
-	{ "SendProxy", SECTION_FORWARD, set_send_proxy },
-	{ "AcceptProxy", SECTION_FORWARD, set_accept_proxy },
-	{ "TrustedProxies", SECTION_FORWARD, set_trusted_proxies },
-	{ "ServerName", SECTION_FORWARD, set_server_name },
-	{ "AllowFrom", SECTION_FORWARD, set_allow_from },
-	{ "MaxConnections", SECTION_FORWARD, set_max_conns },
-	{ "MaxConnectionsPerSource", SECTION_FORWARD, set_max_per_source },
-	{ "ConnectTimeout", SECTION_FORWARD, set_connect_timeout },
-	{ "IdleTimeout", SECTION_FORWARD, set_idle_timeout },
+    {"PrivateKey", SECTION_INTERFACE, set_private_key},
+    {"ListenPort", SECTION_INTERFACE, set_listen_port},
+    {"FwMark", SECTION_INTERFACE, set_fwmark},
+    {"Address", SECTION_INTERFACE, set_address},
+    {"MTU", SECTION_INTERFACE, set_mtu},
+    {"MetricsListen", SECTION_INTERFACE, set_metrics_listen},
+    {"PublicKey", SECTION_PEER, set_public_key},
+    {"PresharedKey", SECTION_PEER, set_preshared_key},
+    {"Endpoint", SECTION_PEER, set_endpoint},
+    {"AllowedIPs", SECTION_PEER, set_allowed_ips},
+    {"PersistentKeepalive", SECTION_PEER, set_keepalive},
+    {"Name", SECTION_FORWARD, set_name},
+    {"Listen", SECTION_FORWARD, set_listen},
+    {"Protocol", SECTION_FORWARD, set_protocol},
+    {"Target", SECTION_FORWARD, set_target},
+    {"SendProxy", SECTION_FORWARD, set_send_proxy},
+    {"AcceptProxy", SECTION_FORWARD, set_accept_proxy},
+    {"TrustedProxies", SECTION_FORWARD, set_trusted_proxies},
+    {"ServerName", SECTION_FORWARD, set_server_name},
+    {"AllowFrom", SECTION_FORWARD, set_allow_from},
+    {"MaxConnections", SECTION_FORWARD, set_max_conns},
+    {"MaxConnectionsPerSource", SECTION_FORWARD, set_max_per_source},
+    {"ConnectTimeout", SECTION_FORWARD, set_connect_timeout},
+    {"IdleTimeout", SECTION_FORWARD, set_idle_timeout},
 };
 
 /* wg-quick keys that porthole deliberately refuses, and why. */
@@ -772,13 +773,13 @@ static const struct {
 	const char *key;
 	const char *why;
 } refused[] = {
-	{ "PreUp", "porthole runs no commands from its configuration" },
-	{ "PostUp", "porthole runs no commands from its configuration" },
-	{ "PreDown", "porthole runs no commands from its configuration" },
-	{ "PostDown", "porthole runs no commands from its configuration" },
-	{ "SaveConfig", "porthole never writes its configuration file" },
-	{ "DNS", "porthole does not change the system's resolver" },
-	{ "Table", "porthole does not manage routing tables" },
+    {"PreUp", "porthole runs no commands from its configuration"},
+    {"PostUp", "porthole runs no commands from its configuration"},
+    {"PreDown", "porthole runs no commands from its configuration"},
+    {"PostDown", "porthole runs no commands from its configuration"},
+    {"SaveConfig", "porthole never writes its configuration file"},
+    {"DNS", "porthole does not change the system's resolver"},
+    {"Table", "porthole does not manage routing tables"},
 };
 
 static int set_key(struct config_ctx *ctx, const char *key, char *value)
@@ -969,7 +970,7 @@ static void forward_defaults(struct forward_config *fwd, size_t index)
 		fwd->connect_timeout_ns = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	if (!fwd->has_idle_timeout)
 		fwd->idle_timeout_ns = fwd->protocol == FWD_TCP ? CONFIG_DEFAULT_TCP_IDLE_TIMEOUT
-								 : CONFIG_DEFAULT_UDP_IDLE_TIMEOUT;
+								: CONFIG_DEFAULT_UDP_IDLE_TIMEOUT;
 	if (!fwd->max_connections)
 		fwd->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
 }
@@ -990,9 +991,10 @@ static int check_forward(struct config_ctx *ctx, struct forward_config *fwd)
 		return fail(ctx, fwd->line, "[Forward] '%s': AcceptProxy needs Protocol = tcp",
 			    fwd->name);
 	if (fwd->protocol == FWD_UDP && fwd->send_proxy == SEND_PROXY_V1)
-		return fail(ctx, fwd->line,
-			    "[Forward] '%s': PROXY protocol v1 cannot carry UDP, use SendProxy = v2",
-			    fwd->name);
+		return fail(
+		    ctx, fwd->line,
+		    "[Forward] '%s': PROXY protocol v1 cannot carry UDP, use SendProxy = v2",
+		    fwd->name);
 	return 0;
 }
 

@@ -17,18 +17,18 @@
 
 enum config_limits {
 	CONFIG_MAX_ALLOWED_IPS = 65536, /* per peer */
-	CONFIG_MAX_PEERS = 1 << 20,     /* as MAX_PEERS_PER_DEVICE */
+	CONFIG_MAX_PEERS = 1 << 20,	/* as MAX_PEERS_PER_DEVICE */
 	CONFIG_MAX_FORWARDS = 4096,
 	CONFIG_MAX_LIST = 65536, /* addresses, server names, prefixes of one list */
-	CONFIG_HOST_MAX = 256,   /* host name text, with its NUL */
-	CONFIG_NAME_MAX = 64,    /* forward name, with its NUL */
+	CONFIG_HOST_MAX = 256,	 /* host name text, with its NUL */
+	CONFIG_NAME_MAX = 64,	 /* forward name, with its NUL */
 	CONFIG_SERVER_NAME_MAX = 253,
 	CONFIG_DEFAULT_MTU = 1420,
 	CONFIG_MIN_MTU = 576,
 	CONFIG_MAX_MTU = 65535,
 	CONFIG_DEFAULT_MAX_CONNECTIONS = 1024,
 };
-#define CONFIG_DEFAULT_CONNECT_TIMEOUT  (5 * NSEC_PER_SEC)
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT	(5 * NSEC_PER_SEC)
 #define CONFIG_DEFAULT_TCP_IDLE_TIMEOUT (3600 * NSEC_PER_SEC)
 #define CONFIG_DEFAULT_UDP_IDLE_TIMEOUT (60 * NSEC_PER_SEC)
 
@@ -106,8 +106,8 @@ struct forward_config {
 	enum fwd_accept_proxy accept_proxy;
 	struct ip_list trusted_proxies;
 	struct string_list server_names; /* lower case; exact, or "*.example.org" */
-	struct ip_list allow_from;       /* empty: everyone */
-	uint32_t max_connections;        /* 0: no limit */
+	struct ip_list allow_from;	 /* empty: everyone */
+	uint32_t max_connections;	 /* 0: no limit */
 	uint32_t max_connections_per_source;
 	uint64_t connect_timeout_ns; /* 0: no timeout */
 	uint64_t idle_timeout_ns;
@@ -141,9 +141,8 @@ void string_list_free(struct string_list *list);
 bool config_parse_prefix(struct allowed_ip *out, const char *text, const char **why) WARN_UNUSED;
 /* "1.2.3.4:51820", "[2001:db8::1]:51820", "[fe80::1%eth0]:51820"; with allow_name also
  * "host.example:51820", which leaves out->ss_family AF_UNSPEC. host receives the host text. */
-bool config_parse_endpoint(struct sockaddr_storage *out, char host[CONFIG_HOST_MAX],
-			   uint16_t *port, const char *text, bool allow_name,
-			   const char **why) WARN_UNUSED;
+bool config_parse_endpoint(struct sockaddr_storage *out, char host[CONFIG_HOST_MAX], uint16_t *port,
+			   const char *text, bool allow_name, const char **why) WARN_UNUSED;
 /* "5s", "500ms", "2m", "1h", "1d"; a plain number is seconds. */
 bool config_parse_duration(uint64_t *ns, const char *text, const char **why) WARN_UNUSED;
 /* Decimal in [0, max]. */

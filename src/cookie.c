@@ -11,8 +11,8 @@
 
 enum { LABEL_LEN = 8, SOURCE_MAX_LEN = 16 + 2 };
 
-static const uint8_t mac1_label[LABEL_LEN] = { 'm', 'a', 'c', '1', '-', '-', '-', '-' };
-static const uint8_t cookie_label[LABEL_LEN] = { 'c', 'o', 'o', 'k', 'i', 'e', '-', '-' };
+static const uint8_t mac1_label[LABEL_LEN] = {'m', 'a', 'c', '1', '-', '-', '-', '-'};
+static const uint8_t cookie_label[LABEL_LEN] = {'c', 'o', 'o', 'k', 'i', 'e', '-', '-'};
 
 static bool expired(uint64_t birthdate, uint64_t seconds, uint64_t now)
 {
@@ -122,7 +122,8 @@ void cookie_checker_clear(struct cookie_checker *checker)
 	crypto_wipe(checker, sizeof(*checker));
 }
 
-void cookie_maker_init(struct cookie_maker *maker, const uint8_t remote_public[NOISE_PUBLIC_KEY_LEN])
+void cookie_maker_init(struct cookie_maker *maker,
+		       const uint8_t remote_public[NOISE_PUBLIC_KEY_LEN])
 {
 	memset(maker, 0, sizeof(*maker));
 	derive(maker->cookie_decryption_key, cookie_label, remote_public);
@@ -177,9 +178,8 @@ int cookie_message_create(struct message_handshake_cookie *reply, const void *ms
 	if (!make_cookie(cookie, src, checker, now))
 		goto out;
 	/* The triggering mac1 as associated data binds the reply to that one message. */
-	xchacha20poly1305_seal(reply->encrypted_cookie, cookie, COOKIE_LEN,
-			       macs_of(msg, len)->mac1, COOKIE_LEN, reply->nonce,
-			       checker->cookie_encryption_key);
+	xchacha20poly1305_seal(reply->encrypted_cookie, cookie, COOKIE_LEN, macs_of(msg, len)->mac1,
+			       COOKIE_LEN, reply->nonce, checker->cookie_encryption_key);
 	ret = 0;
 out:
 	crypto_wipe(cookie, sizeof(cookie));

@@ -36,14 +36,15 @@ enum cookie_mac_state {
 };
 
 /* our_public is the device's static public key, or NULL while it has none: 0 or -errno. */
-int cookie_checker_init(struct cookie_checker *checker, const uint8_t *our_public, uint64_t now)
-	WARN_UNUSED;
+int cookie_checker_init(struct cookie_checker *checker, const uint8_t *our_public,
+			uint64_t now) WARN_UNUSED;
 /* Call when the device's static key changes. */
 void cookie_checker_set_public(struct cookie_checker *checker, const uint8_t *our_public);
 void cookie_checker_clear(struct cookie_checker *checker);
 
 /* remote_public is the peer's static public key. */
-void cookie_maker_init(struct cookie_maker *maker, const uint8_t remote_public[NOISE_PUBLIC_KEY_LEN]);
+void cookie_maker_init(struct cookie_maker *maker,
+		       const uint8_t remote_public[NOISE_PUBLIC_KEY_LEN]);
 void cookie_maker_clear(struct cookie_maker *maker);
 
 /* msg is a whole handshake initiation or response (len bytes, macs last) from src. mac2 is
@@ -62,7 +63,7 @@ void cookie_add_mac_to_packet(void *msg, size_t len, struct cookie_maker *maker,
 /* Takes the cookie from a reply to our last mac1: false with *reason DROP_STATE when we sent
  * nothing it could answer, DROP_DECRYPT when it does not authenticate. */
 bool cookie_message_consume(const struct message_handshake_cookie *reply,
-			    struct cookie_maker *maker, uint64_t now, enum drop_reason *reason)
-	WARN_UNUSED;
+			    struct cookie_maker *maker, uint64_t now,
+			    enum drop_reason *reason) WARN_UNUSED;
 
 #endif

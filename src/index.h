@@ -26,9 +26,9 @@ enum index_limits {
 
 struct index_entry {
 	struct index_entry *next; /* bucket chain */
-	void *object;             /* the struct noise_handshake or struct noise_keypair */
-	void *owner;              /* the engine's peer */
-	uint32_t index;           /* as on the wire: opaque, compared bytewise */
+	void *object;		  /* the struct noise_handshake or struct noise_keypair */
+	void *owner;		  /* the engine's peer */
+	uint32_t index;		  /* as on the wire: opaque, compared bytewise */
 	enum index_kind kind;
 	bool linked;
 };

@@ -42,6 +42,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "%s: cannot initialise libcrypto\n", prog_name);
 		return 1;
 	}
+	/* Installed as a link named porthole-wg, it is a drop-in for wireguard-go. */
+	if (!strcmp(basename(argv[0]), "porthole-wg"))
+		return wg_go_main(argc, argv);
 	if (argc < 2) {
 		show_usage(stderr);
 		return 1;

@@ -50,7 +50,8 @@ static void mix_ephemeral(uint8_t ck[NOISE_HASH_LEN], uint8_t hash[NOISE_HASH_LE
 }
 
 static bool mix_dh(uint8_t ck[NOISE_HASH_LEN], uint8_t *key,
-		   const uint8_t priv[NOISE_PUBLIC_KEY_LEN], const uint8_t pub[NOISE_PUBLIC_KEY_LEN])
+		   const uint8_t priv[NOISE_PUBLIC_KEY_LEN],
+		   const uint8_t pub[NOISE_PUBLIC_KEY_LEN])
 {
 	uint8_t dh[NOISE_PUBLIC_KEY_LEN];
 	bool ok = curve25519(dh, priv, pub);
@@ -71,7 +72,8 @@ static bool mix_precomputed(uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMET
 }
 
 static void mix_psk(uint8_t ck[NOISE_HASH_LEN], uint8_t hash[NOISE_HASH_LEN],
-		    uint8_t key[NOISE_SYMMETRIC_KEY_LEN], const uint8_t psk[NOISE_SYMMETRIC_KEY_LEN])
+		    uint8_t key[NOISE_SYMMETRIC_KEY_LEN],
+		    const uint8_t psk[NOISE_SYMMETRIC_KEY_LEN])
 {
 	uint8_t next[NOISE_HASH_LEN], tau[NOISE_HASH_LEN];
 
@@ -292,14 +294,16 @@ static enum drop_reason freshness(const struct noise_handshake *hs,
 static void accept_initiation(struct noise_handshake *hs,
 			      const struct message_handshake_initiation *msg,
 			      const uint8_t e[NOISE_PUBLIC_KEY_LEN],
-			      const uint8_t t[NOISE_TIMESTAMP_LEN], const uint8_t ck[NOISE_HASH_LEN],
-			      const uint8_t hash[NOISE_HASH_LEN], uint64_t now)
+			      const uint8_t t[NOISE_TIMESTAMP_LEN],
+			      const uint8_t ck[NOISE_HASH_LEN], const uint8_t hash[NOISE_HASH_LEN],
+			      uint64_t now)
 {
 	memcpy(hs->remote_ephemeral, e, NOISE_PUBLIC_KEY_LEN);
 	memcpy(hs->latest_timestamp, t, NOISE_TIMESTAMP_LEN);
 	memcpy(hs->chaining_key, ck, NOISE_HASH_LEN);
 	memcpy(hs->hash, hash, NOISE_HASH_LEN);
-	/* Any initiation of ours in flight is superseded: its response would find the wrong state. */
+	/* Any initiation of ours in flight is superseded: its response would find the wrong state.
+	 */
 	crypto_wipe(hs->ephemeral_private, sizeof(hs->ephemeral_private));
 	hs->remote_index = msg->sender_index;
 	if (!hs->initiation_consumed || now > hs->last_initiation_consumption)
@@ -308,11 +312,9 @@ static void accept_initiation(struct noise_handshake *hs,
 	hs->state = HANDSHAKE_CONSUMED_INITIATION;
 }
 
-struct noise_handshake *
-noise_handshake_consume_initiation(const struct message_handshake_initiation *msg,
-				   const struct noise_static_identity *id,
-				   const struct noise_lookup *lookup, uint64_t now,
-				   enum drop_reason *reason)
+struct noise_handshake *noise_handshake_consume_initiation(
+    const struct message_handshake_initiation *msg, const struct noise_static_identity *id,
+    const struct noise_lookup *lookup, uint64_t now, enum drop_reason *reason)
 {
 	struct noise_handshake *hs, *ret = NULL;
 	uint8_t key[NOISE_SYMMETRIC_KEY_LEN];

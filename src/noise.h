@@ -37,13 +37,13 @@ struct noise_handshake {
 	struct index_entry entry; /* local index while a handshake is in flight */
 	const struct noise_static_identity *static_identity;
 	enum noise_handshake_state state;
-	bool initiation_consumed; /* last_initiation_consumption is meaningful */
+	bool initiation_consumed;	      /* last_initiation_consumption is meaningful */
 	uint64_t last_initiation_consumption; /* now, ns */
 
 	uint8_t remote_static[NOISE_PUBLIC_KEY_LEN];
 	uint8_t remote_ephemeral[NOISE_PUBLIC_KEY_LEN];
 	uint8_t precomputed_static_static[NOISE_PUBLIC_KEY_LEN]; /* all zero: unusable peer */
-	uint8_t preshared_key[NOISE_SYMMETRIC_KEY_LEN];          /* all zero when none */
+	uint8_t preshared_key[NOISE_SYMMETRIC_KEY_LEN];		 /* all zero when none */
 	uint8_t ephemeral_private[NOISE_PUBLIC_KEY_LEN];
 	uint8_t hash[NOISE_HASH_LEN];
 	uint8_t chaining_key[NOISE_HASH_LEN];
@@ -61,7 +61,7 @@ struct noise_keypair {
 	uint8_t receiving_key[NOISE_SYMMETRIC_KEY_LEN];
 	atomic_bool receiving_valid;
 	struct replay_window receiving_replay; /* the caller's, in per-peer order */
-	uint64_t birthdate;                    /* now, ns */
+	uint64_t birthdate;		       /* now, ns */
 	bool i_am_initiator;
 	uint32_t remote_index;
 	atomic_uint refcount;
@@ -100,18 +100,16 @@ void noise_handshake_clear(struct noise_handshake *hs, struct index_table *t);
 
 /* Returns the message type of a received datagram when its type field and length fit, else
  * MESSAGE_INVALID with *reason DROP_TYPE or DROP_SIZE. */
-enum message_type noise_message_type(const void *buf, size_t len, enum drop_reason *reason)
-	WARN_UNUSED;
+enum message_type noise_message_type(const void *buf, size_t len,
+				     enum drop_reason *reason) WARN_UNUSED;
 
 /* The handshake messages, without mac1/mac2 (cookie_add_mac_to_packet() adds them). */
 bool noise_handshake_create_initiation(struct message_handshake_initiation *msg,
 				       struct noise_handshake *hs, struct index_table *t,
 				       uint64_t wall) WARN_UNUSED;
-struct noise_handshake *
-noise_handshake_consume_initiation(const struct message_handshake_initiation *msg,
-				   const struct noise_static_identity *id,
-				   const struct noise_lookup *lookup, uint64_t now,
-				   enum drop_reason *reason) WARN_UNUSED;
+struct noise_handshake *noise_handshake_consume_initiation(
+    const struct message_handshake_initiation *msg, const struct noise_static_identity *id,
+    const struct noise_lookup *lookup, uint64_t now, enum drop_reason *reason) WARN_UNUSED;
 bool noise_handshake_create_response(struct message_handshake_response *msg,
 				     struct noise_handshake *hs, struct index_table *t) WARN_UNUSED;
 struct noise_handshake *
@@ -141,8 +139,8 @@ void noise_keypair_put(struct noise_keypair *kp);
 
 /* Any thread. Reserves the next sending nonce; false when the key is past REJECT_AFTER_TIME or
  * REJECT_AFTER_MESSAGES (and from then on invalid). */
-bool noise_keypair_next_counter(struct noise_keypair *kp, uint64_t now, uint64_t *counter)
-	WARN_UNUSED;
+bool noise_keypair_next_counter(struct noise_keypair *kp, uint64_t now,
+				uint64_t *counter) WARN_UNUSED;
 /* Whether the engine should start a handshake (paper, section 6.2). */
 bool noise_keypair_should_rekey_on_send(struct noise_keypair *kp, uint64_t now) WARN_UNUSED;
 bool noise_keypair_should_rekey_on_receive(struct noise_keypair *kp, uint64_t now) WARN_UNUSED;

@@ -153,6 +153,8 @@ static enum sni_result gather(struct hello *h, const uint8_t *buf, size_t len, e
 		off += TLS_RECORD_HEAD;
 		part = MIN(rlen, len - off);
 		h->end = off + collect(h, buf + off, part, r);
+		if (*r == SNI_R_NONE && h->end > SNI_HELLO_MAX)
+			*r = SNI_R_TOO_LONG;
 		if (*r != SNI_R_NONE)
 			return SNI_BAD;
 		if (!complete(h) && part < rlen)
@@ -289,11 +291,13 @@ static enum sni_reason copy_name(struct cursor host, char *name, size_t namecap)
 static void fill_extra(struct sni_extra *x, enum sni_reason r, const struct hello *h,
 		       const struct found *f)
 {
+	bool ok = r == SNI_R_NONE && complete(h);
+
 	x->reason = r;
-	x->hello_len = complete(h) ? h->end : 0;
-	x->alpn_present = f->has_alpn;
+	x->hello_len = ok ? h->end : 0;
+	x->alpn_present = ok && f->has_alpn;
 	x->alpn_len = 0;
-	if (f->has_alpn && f->alpn.n <= SNI_ALPN_MAX) {
+	if (x->alpn_present && f->alpn.n <= SNI_ALPN_MAX) {
 		memcpy(x->alpn, f->alpn.p, f->alpn.n);
 		x->alpn_len = (uint16_t)f->alpn.n;
 	}

@@ -8,5 +8,6 @@ int genkey_main(int argc, char *argv[]);
 int genpsk_main(int argc, char *argv[]);
 int pubkey_main(int argc, char *argv[]);
 int version_main(int argc, char *argv[]);
+int wg_go_main(int argc, char *argv[]);
 
 #endif

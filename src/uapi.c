@@ -316,7 +316,7 @@ static void put_peer(struct out *o, const struct uapi_peer_view *peer)
 
 int uapi_format_get(char **out, size_t *len, const struct uapi_device_view *view)
 {
-	struct out o = { 0 };
+	struct out o = {0};
 
 	if (view->has_private_key && !crypto_is_zero(view->private_key, CRYPTO_KEY_LEN))
 		put_key(&o, "private_key", view->private_key);

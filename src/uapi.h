@@ -3,7 +3,8 @@
  *
  * Requests are "get=1\n\n", or "set=1\n" followed by key=value lines and an empty line. A set
  * becomes a change description in config.h's types:
- *   - has_private_key with an all-zero key clears the private key (as wg's "private-key /dev/null");
+ *   - has_private_key with an all-zero key clears the private key (as wg's "private-key
+ * /dev/null");
  *   - has_fwmark with fwmark 0 clears the mark;
  *   - replace_peers, and per peer remove, update_only and replace_allowed_ips, are the protocol's
  *     flags; peers and allowed IPs are in request order and must be applied in that order;
@@ -22,9 +23,9 @@
 #include "config.h"
 
 enum uapi_limits {
-	UAPI_LINE_MAX = 4096,          /* one key=value line, without its newline */
-	UAPI_REQUEST_MAX = 16 << 20,   /* one whole request, so a client cannot grow memory */
-	UAPI_REPLY_ERRNO_MAX = 32,     /* "errno=-2147483648\n\n" and its NUL */
+	UAPI_LINE_MAX = 4096,	     /* one key=value line, without its newline */
+	UAPI_REQUEST_MAX = 16 << 20, /* one whole request, so a client cannot grow memory */
+	UAPI_REPLY_ERRNO_MAX = 32,   /* "errno=-2147483648\n\n" and its NUL */
 };
 
 enum uapi_status { UAPI_NEED_MORE, UAPI_DONE, UAPI_BAD };

@@ -89,7 +89,7 @@ static int bind_replacing(int fd, const struct sockaddr_un *sun)
 
 int uapi_sock_listen_path(const char *path, int *out)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd, ret;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
@@ -190,7 +190,7 @@ static void reply_errno(struct uapi_conn *c, int err)
 
 static void serve_get(struct uapi_conn *c, const struct uapi_ops *ops)
 {
-	struct uapi_device_view view = { 0 };
+	struct uapi_device_view view = {0};
 	int ret = ops->get(ops->ctx, &view);
 
 	if (!ret) {

@@ -31,7 +31,7 @@ struct uapi_ops {
 
 enum uapi_conn_status {
 	UAPI_CONN_NEED_MORE, /* waiting for request bytes: poll for EPOLLIN */
-	UAPI_CONN_DONE,      /* a request was served and its reply is still going out: EPOLLOUT */
+	UAPI_CONN_DONE,	     /* a request was served and its reply is still going out: EPOLLOUT */
 	UAPI_CONN_CLOSED,    /* finished or failed: call uapi_conn_close() */
 };
 

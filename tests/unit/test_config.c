@@ -283,7 +283,8 @@ static void test_inline_errors(void)
 		 P2);
 
 	expect_string(iface, "");
-	expect_string(fmt("%sAllowedIPs = 10.0.0.1/32,\n", iface), "t.conf:5: empty entry in AllowedIPs");
+	expect_string(fmt("%sAllowedIPs = 10.0.0.1/32,\n", iface),
+		      "t.conf:5: empty entry in AllowedIPs");
 	expect_string(fmt("%sAllowedIPs = 10.0.0.256/32\n", iface),
 		      "t.conf:5: invalid AllowedIPs '10.0.0.256/32': not an IP address");
 	expect_string(fmt("%sAllowedIPs = ::/129\n", iface), "prefix length out of range");
@@ -296,7 +297,8 @@ static void test_inline_errors(void)
 	expect_string(fmt("%sEndpoint = [1.2.3.4]:51820\n", iface), "not an IPv6 address");
 	expect_string(fmt("%sEndpoint = bad host:1\n", iface), "not an IP address or host name");
 	expect_string(fmt("%sPersistentKeepalive = 65536\n", iface), "expected off or 0 to 65535");
-	expect_string(fmt("%sPresharedKey = short\n", iface), "t.conf:5: invalid PresharedKey: not");
+	expect_string(fmt("%sPresharedKey = short\n", iface),
+		      "t.conf:5: invalid PresharedKey: not");
 	expect_string(fmt("%sPublicKey = %s\n", iface, "not-a-key"), "t.conf:5: invalid PublicKey");
 	expect_string("[Interface]\nListenPort = 65536\n", "t.conf:2: invalid ListenPort '65536'");
 	expect_string("[Interface]\nListenPort = -1\n", "invalid ListenPort '-1'");
@@ -333,9 +335,9 @@ static void test_inline_forwards(void)
 	expect_string(fmt("%sServerName = a..b\n", fwd), "invalid ServerName 'a..b'");
 	expect_string(fmt("%sServerName = *.*.b\n", fwd), "invalid ServerName");
 	expect_string(fmt("%sName = has space\n", fwd), "invalid Name 'has space'");
-	expect_string(fmt("%sName = a\n[Forward]\nName = a\nListen = 0.0.0.0:80\nTarget = x:80\n",
-			  fwd),
-		      "t.conf:5: [Forward] name 'a' already used at line 1");
+	expect_string(
+	    fmt("%sName = a\n[Forward]\nName = a\nListen = 0.0.0.0:80\nTarget = x:80\n", fwd),
+	    "t.conf:5: [Forward] name 'a' already used at line 1");
 	expect_string(fmt("%sMaxConnections = 4294967296\n", fwd), "invalid MaxConnections");
 	expect_string(fmt("%sConnectTimeout = 1.5s\n", fwd), "invalid ConnectTimeout '1.5s'");
 	expect_string(fmt("%sConnectTimeout = 99999999999999999999\n", fwd), "ConnectTimeout");
@@ -426,8 +428,8 @@ static char *many_allowed_ips(size_t n)
 
 	if (!text)
 		return NULL;
-	off = (size_t)sprintf(text, "[Interface]\nPrivateKey = %s\n[Peer]\nPublicKey = %s\n", K1,
-			      P2);
+	off =
+	    (size_t)sprintf(text, "[Interface]\nPrivateKey = %s\n[Peer]\nPublicKey = %s\n", K1, P2);
 	for (size_t i = 0; i < n; i++)
 		off += (size_t)sprintf(text + off, "AllowedIPs = 10.%zu.%zu.0/24\n", i >> 8 & 255,
 				       i & 255);

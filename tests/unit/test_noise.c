@@ -221,26 +221,29 @@ static void test_constants(void)
  * (responder ephemeral), clamped; the PSK is bytes 129..160; indices 0x11223344 (initiator)
  * and 0xa1b2c3d4 (responder); timestamp TAI64N of 1700000000 s + 2^24 ns. */
 static const char vec_init[] =
-	"010000001122334464b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d48466158a0e"
-	"4ca242d151ca97ab90159a98b67e616625e68b4065d357376b6598e644ad7d678c0295d22de4cb43d51355"
-	"81ed36346bfa7cf42a122039f893501235c77785d75a8d36b556be2b6dca9d56eb539ce819ddb9d1f6ff67"
-	"381fb200000000000000000000000000000000";
+    "010000001122334464b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d48466158a0e"
+    "4ca242d151ca97ab90159a98b67e616625e68b4065d357376b6598e644ad7d678c0295d22de4cb43d51355"
+    "81ed36346bfa7cf42a122039f893501235c77785d75a8d36b556be2b6dca9d56eb539ce819ddb9d1f6ff67"
+    "381fb200000000000000000000000000000000";
 static const char vec_init_h[] = "fbb8fa0f2dbbbd41c7a5e962e1f664b7694d33f6ea1243570ff93d4338adca7f";
-static const char vec_init_ck[] = "643693a7636a42b588f115bc0aae9a1db8432634b2e8d96ed67d308e74e132f5";
+static const char vec_init_ck[] =
+    "643693a7636a42b588f115bc0aae9a1db8432634b2e8d96ed67d308e74e132f5";
 static const char vec_resp[] =
-	"02000000a1b2c3d411223344244fe3b963e899dd295baffce248d3530f3a9a7479ba063002680ebfe7adad"
-	"49049922440969211b3cdf8b9e0cdce13000d2ab9be31180a836451f93e3d7632300000000000000000000"
-	"000000000000";
-static const char vec_tsend_i[] = "248a29611829aaf7ee8bc8e87df805c1019f08f82d80eb79b7625821ba0a1317";
-static const char vec_trecv_i[] = "848308e622b3e15e5ebc5312111efc31082e86c85e9ee93fe8c5aa7f972cc9c3";
+    "02000000a1b2c3d411223344244fe3b963e899dd295baffce248d3530f3a9a7479ba063002680ebfe7adad"
+    "49049922440969211b3cdf8b9e0cdce13000d2ab9be31180a836451f93e3d7632300000000000000000000"
+    "000000000000";
+static const char vec_tsend_i[] =
+    "248a29611829aaf7ee8bc8e87df805c1019f08f82d80eb79b7625821ba0a1317";
+static const char vec_trecv_i[] =
+    "848308e622b3e15e5ebc5312111efc31082e86c85e9ee93fe8c5aa7f972cc9c3";
 static const char vec_plain_i[] = "porthole interop vector: 45 bytes of payload.";
 static const char vec_data_i[] =
-	"04000000a1b2c3d40000000000000000aae008cfc3c2e15ae5f393c37604b62068e717ce0c1f4afd499d37"
-	"e0359365906e9a78957ee7a7af834ffc0996ab7d20daeaedc64e401900e0799b4aafc590e2";
+    "04000000a1b2c3d40000000000000000aae008cfc3c2e15ae5f393c37604b62068e717ce0c1f4afd499d37"
+    "e0359365906e9a78957ee7a7af834ffc0996ab7d20daeaedc64e401900e0799b4aafc590e2";
 static const char vec_data_r[] = "04000000112233440700000000000000d669770d8b8b3ecbab96f497d9698ba6"
 				 "ec057efcc58d25a407fc3a9d25dcf02a";
 static const char vec_keepalive_i[] =
-	"04000000a1b2c3d4010000000000000045e836be3e0a3596e52872ec13bc82f5";
+    "04000000a1b2c3d4010000000000000045e836be3e0a3596e52872ec13bc82f5";
 
 static void test_vector(void)
 {
@@ -264,7 +267,8 @@ static void test_vector(void)
 	CHECK(check_unhex(init, vec_init) == sizeof(init));
 	CHECK(cookie_validate_packet(&b.checker, init, sizeof(init), sa(&a), false, NOW0) ==
 	      VALID_MAC_BUT_NO_COOKIE);
-	CHECK(noise_handshake_consume_initiation((void *)init, &b.id, &b.lookup, NOW0, &r) == &b.hs);
+	CHECK(noise_handshake_consume_initiation((void *)init, &b.id, &b.lookup, NOW0, &r) ==
+	      &b.hs);
 	CHECK(r == DROP_NONE && b.hs.state == HANDSHAKE_CONSUMED_INITIATION);
 	check_unhex(want, vec_init_h);
 	CHECK_MEM(b.hs.hash, want, 32);
@@ -340,7 +344,7 @@ static void test_handshake_and_data(const uint8_t *psk)
 	CHECK(k1a && k1b && memcmp(k1a->receiving_key, k1b->sending_key, 32) == 0);
 	CHECK(k1a && k1b && k1a->remote_index == k1b->entry.index);
 	CHECK(k1a && k1b && k1b->remote_index == k1a->entry.index);
-	CHECK(send_data(&b, "x", 1, now, (uint8_t[64]){ 0 }) == 0); /* b cannot send yet */
+	CHECK(send_data(&b, "x", 1, now, (uint8_t[64]){0}) == 0); /* b cannot send yet */
 	CHECK(a.table.count == 1 && b.table.count == 1);
 
 	/* The first data message confirms b's keypair. */
@@ -453,7 +457,8 @@ static void test_replay_and_flood(void)
 	side_init(&b, NULL, 2302);
 	side_pair(&a, &b, NULL);
 	side_pair(&b, &a, NULL);
-	CHECK(noise_handshake_create_initiation(&init, &a.hs, &a.table, WALL0 + 20 * NSEC_PER_MSEC));
+	CHECK(
+	    noise_handshake_create_initiation(&init, &a.hs, &a.table, WALL0 + 20 * NSEC_PER_MSEC));
 	cookie_add_mac_to_packet(&init, sizeof(init), &a.maker, NOW0);
 	CHECK(recv_initiation(&b, &a, &init, sizeof(init), NOW0) == DROP_NONE);
 	/* Timestamps are rounded down to 2^24 ns. */
@@ -462,7 +467,8 @@ static void test_replay_and_flood(void)
 	/* The same 148 bytes again, even much later. */
 	CHECK(recv_initiation(&b, &a, &init, sizeof(init), NOW0 + 5 * SEC) == DROP_TIMESTAMP);
 	/* A fresh initiation 10 ms after the last one accepted is a flood... */
-	CHECK(noise_handshake_create_initiation(&init2, &a.hs, &a.table, WALL0 + 60 * NSEC_PER_MSEC));
+	CHECK(
+	    noise_handshake_create_initiation(&init2, &a.hs, &a.table, WALL0 + 60 * NSEC_PER_MSEC));
 	cookie_add_mac_to_packet(&init2, sizeof(init2), &a.maker, NOW0);
 	CHECK(recv_initiation(&b, &a, &init2, sizeof(init2), NOW0 + 10 * NSEC_PER_MSEC) ==
 	      DROP_FLOOD);
@@ -470,7 +476,8 @@ static void test_replay_and_flood(void)
 	CHECK(recv_initiation(&b, &a, &init2, sizeof(init2), NOW0 + 20 * NSEC_PER_MSEC) ==
 	      DROP_NONE);
 	/* One within the same 2^24 ns grain carries the same timestamp: a replay. */
-	CHECK(noise_handshake_create_initiation(&init3, &a.hs, &a.table, WALL0 + 61 * NSEC_PER_MSEC));
+	CHECK(
+	    noise_handshake_create_initiation(&init3, &a.hs, &a.table, WALL0 + 61 * NSEC_PER_MSEC));
 	cookie_add_mac_to_packet(&init3, sizeof(init3), &a.maker, NOW0);
 	CHECK(recv_initiation(&b, &a, &init3, sizeof(init3), NOW0 + SEC) == DROP_TIMESTAMP);
 	side_free(&a);
@@ -484,13 +491,13 @@ static void test_framing(void)
 		size_t len;
 		enum drop_reason want;
 	} cases[] = {
-		{ 1, 148, DROP_NONE }, { 1, 147, DROP_SIZE },  { 1, 149, DROP_SIZE },
-		{ 1, 92, DROP_SIZE },  { 2, 92, DROP_NONE },   { 2, 91, DROP_SIZE },
-		{ 2, 148, DROP_SIZE }, { 3, 64, DROP_NONE },   { 3, 63, DROP_SIZE },
-		{ 3, 65, DROP_SIZE },  { 4, 32, DROP_NONE },   { 4, 31, DROP_SIZE },
-		{ 4, 1500, DROP_NONE }, { 4, 65536, DROP_SIZE }, { 0, 148, DROP_TYPE },
-		{ 5, 148, DROP_TYPE }, { 0x101, 148, DROP_TYPE }, { 0x01000001, 148, DROP_TYPE },
-		{ 0xffffffff, 64, DROP_TYPE }, { 1, 3, DROP_SIZE }, { 4, 0, DROP_SIZE },
+	    {1, 148, DROP_NONE},	 {1, 147, DROP_SIZE},	  {1, 149, DROP_SIZE},
+	    {1, 92, DROP_SIZE},		 {2, 92, DROP_NONE},	  {2, 91, DROP_SIZE},
+	    {2, 148, DROP_SIZE},	 {3, 64, DROP_NONE},	  {3, 63, DROP_SIZE},
+	    {3, 65, DROP_SIZE},		 {4, 32, DROP_NONE},	  {4, 31, DROP_SIZE},
+	    {4, 1500, DROP_NONE},	 {4, 65536, DROP_SIZE},	  {0, 148, DROP_TYPE},
+	    {5, 148, DROP_TYPE},	 {0x101, 148, DROP_TYPE}, {0x01000001, 148, DROP_TYPE},
+	    {0xffffffff, 64, DROP_TYPE}, {1, 3, DROP_SIZE},	  {4, 0, DROP_SIZE},
 	};
 	static uint8_t buf[65536];
 	enum drop_reason r;
@@ -650,7 +657,8 @@ static void test_fuzz(void)
 	cookie_add_mac_to_packet(&init, sizeof(init), &a.maker, NOW0);
 	/* Bytes up to mac2 are all covered by mac1, mac1 or the AEADs. */
 	for (int i = 0; i < ROUNDS; i++) {
-		len = mutate(m, &init, sizeof(init), offsetof(struct message_handshake_initiation, macs.mac2));
+		len = mutate(m, &init, sizeof(init),
+			     offsetof(struct message_handshake_initiation, macs.mac2));
 		accepted += recv_initiation(&b, &a, m, len, NOW0) == DROP_NONE;
 	}
 	CHECK(recv_initiation(&b, &a, &init, sizeof(init), NOW0) == DROP_NONE);
@@ -665,13 +673,14 @@ static void test_fuzz(void)
 	cookie_add_mac_to_packet(&resp, sizeof(resp), &b.maker, NOW0);
 	CHECK(noise_handshake_begin_session(&b.hs, &b.kps, &b.table, NOW0));
 	for (int i = 0; i < ROUNDS; i++) {
-		len = mutate(m, &resp, sizeof(resp), offsetof(struct message_handshake_response, macs.mac2));
+		len = mutate(m, &resp, sizeof(resp),
+			     offsetof(struct message_handshake_response, macs.mac2));
 		accepted += recv_response(&a, &b, m, len, NOW0) == DROP_NONE;
 	}
 	CHECK(recv_response(&a, &b, &resp, sizeof(resp), NOW0) == DROP_NONE);
 	n = send_data(&a, "fuzzing data path", 17, NOW0, wire);
 	CHECK(n == 64);
-	for (int i = 0; i < ROUNDS; i++) {
+	for (int i = 0; n && i < ROUNDS; i++) {
 		len = mutate(m, wire, n, n);
 		accepted += recv_data(&b, m, len, NOW0, out, &outlen) == DROP_NONE;
 	}
@@ -716,7 +725,8 @@ static void test_expiry(void)
 
 	CHECK(!noise_keypair_should_rekey_on_send(ka, t0 + 119 * SEC));
 	CHECK(noise_keypair_should_rekey_on_send(ka, t0 + 120 * SEC));
-	CHECK(!noise_keypair_should_rekey_on_send(kb, t0 + 179 * SEC)); /* responder: never on age */
+	CHECK(
+	    !noise_keypair_should_rekey_on_send(kb, t0 + 179 * SEC)); /* responder: never on age */
 	CHECK(!noise_keypair_should_rekey_on_receive(ka, t0 + 164 * SEC));
 	CHECK(noise_keypair_should_rekey_on_receive(ka, t0 + 165 * SEC));
 	CHECK(!noise_keypair_should_rekey_on_receive(kb, t0 + 170 * SEC));
@@ -762,10 +772,11 @@ static void test_padding(void)
 		unsigned int mtu;
 		size_t padded;
 	} cases[] = {
-		{ 0, 1420, 0 },      { 1, 1420, 16 },     { 16, 1420, 16 },    { 17, 1420, 32 },
-		{ 1415, 1420, 1420 }, { 1420, 1420, 1420 }, { 1409, 1420, 1420 }, { 1408, 1420, 1408 },
-		{ 1421, 1420, 1421 + 15 }, { 1500, 1420, 1500 }, { 5, 0, 16 }, { 33, 0, 48 },
-		{ 100, 8, 104 },
+	    {0, 1420, 0},	{1, 1420, 16},	    {16, 1420, 16},
+	    {17, 1420, 32},	{1415, 1420, 1420}, {1420, 1420, 1420},
+	    {1409, 1420, 1420}, {1408, 1420, 1408}, {1421, 1420, 1421 + 15},
+	    {1500, 1420, 1500}, {5, 0, 16},	    {33, 0, 48},
+	    {100, 8, 104},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
@@ -803,8 +814,8 @@ static void test_unusable(void)
 {
 	static struct side a, b;
 	struct message_handshake_initiation init;
-	uint8_t zero[32] = { 0 };
-	struct noise_static_identity none = { 0 };
+	uint8_t zero[32] = {0};
+	struct noise_static_identity none = {0};
 
 	side_init(&a, NULL, 2801);
 	side_init(&b, NULL, 2802);

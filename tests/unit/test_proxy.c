@@ -359,6 +359,8 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	{ "no CRLF in 107 bytes", "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", NULL, PP_R_TOO_LONG },
+	{ "108 bytes with CRLF", "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", NULL, PP_R_TOO_LONG },
 	{ "lone LF", "PROXY UNKNOWN\n", NULL, PP_R_BAD_HEADER },
 	{ "lone CR", "PROXY UNKNOWN\rx\r\n", NULL, PP_R_BAD_HEADER },
 	{ "NUL in line", "PROXY TCP4 1.2.3.4\0", NULL, PP_R_BAD_HEADER },
@@ -432,6 +434,8 @@ static void test_malformed(void)
 		}
 		o = feed_whole(PP_ACCEPT_ANY, in, n);
 		CHECK(o.result == PP_BAD && o.reason == c->reason);
+		CHECK(o.consumed <= (c->text ? PP_V1_MAX : PP_HEADER_MAX));
+		CHECK(strcmp(c->what, "108 bytes with CRLF") || n == 108);
 		if (o.result != PP_BAD || o.reason != c->reason)
 			fprintf(stderr, "  case \"%s\": result %d reason %s\n", c->what, o.result,
 				pp_reason_str(o.reason));

@@ -95,7 +95,7 @@ static struct parsed parse(const uint8_t *buf, size_t len)
 
 static size_t record_len(const uint8_t *b)
 {
-	return TLS_RECORD_HEAD_LEN + ((size_t)b[3] << 8 | b[4]);
+	return 5 + ((size_t)b[3] << 8 | b[4]);
 }
 
 /* Rewraps the single-record ClientHello at src into records whose fragments have the given
@@ -167,9 +167,12 @@ static void test_captured(void)
 
 static void test_fragmented(void)
 {
-	size_t n = check_unhex(in, hello_tls13), msglen = record_len(in) - 5, len;
+	size_t msglen, len;
 	struct parsed p;
 	size_t one = 1, failures = 0;
+
+	check_unhex(in, hello_tls13);
+	msglen = record_len(in) - 5;
 
 	/* Every split of the handshake message across two records. */
 	for (size_t k = 1; k < msglen; k++) {
@@ -199,7 +202,6 @@ static void test_fragmented(void)
 	p = parse(out, len);
 	CHECK(p.result == SNI_BAD && p.reason == SNI_R_BAD_RECORD);
 	CHECK(parse(out, 106).result == SNI_BAD);
-	(void)n;
 }
 
 /* ---- a ClientHello synthesiser for malformed cases ---- */
@@ -247,12 +249,14 @@ struct hello_spec {
 	const char *names[2]; /* host_name entries of server_name */
 	int sni_exts;         /* how many server_name extensions (default 1 when a name is set) */
 	const char *alpn;     /* wire-format protocol list, NULL for none */
+	size_t alpn_len;      /* when it holds a NUL */
 	unsigned int version; /* legacy_version, default 0x0303 */
 	int session_id_len;
 	int cipher_len;       /* default 2 */
 	int compression_len;  /* default 1 */
 	bool no_extensions;
 	int ext_delta, sni_list_delta, name_delta; /* corrupt these length fields */
+	int sni_trailing;     /* bytes inside server_name after its list */
 	size_t pad;           /* bytes of padding extension (RFC 7685) */
 	int trailing;         /* bytes after the extensions */
 };
@@ -291,13 +295,15 @@ static size_t make_hello(uint8_t *dst, const struct hello_spec *s)
 				close_len(&w, name, 2, s->name_delta);
 			}
 			close_len(&w, list, 2, s->sni_list_delta);
+			for (int i = 0; i < s->sni_trailing; i++)
+				put8(&w, 0);
 			close_len(&w, ext, 2, 0);
 		}
 		if (s->alpn) {
 			put16(&w, 16);
 			size_t ext = open_len(&w, 2);
 			size_t list = open_len(&w, 2);
-			put(&w, s->alpn, strlen(s->alpn));
+			put(&w, s->alpn, s->alpn_len ? s->alpn_len : strlen(s->alpn));
 			close_len(&w, list, 2, 0);
 			close_len(&w, ext, 2, 0);
 		}
@@ -345,7 +351,7 @@ static void test_synthesised_valid(void)
 	/* A host_name beside a name of another type, which is skipped. */
 	s = (struct hello_spec){ .names = { "a.org", "b.org" } };
 	n = make_hello(in, &s);
-	in[62] = 7; /* the first entry's name_type */
+	in[58] = 7; /* the first entry's name_type */
 	p = parse(in, n);
 	CHECK(p.result == SNI_FOUND && !strcmp(p.name, "b.org"));
 
@@ -362,11 +368,11 @@ static void test_limits(void)
 {
 	struct hello_spec s = { .names = { "x.example.org" } };
 	struct parsed p;
-	size_t n, len, one = 1;
+	size_t len, one = 1;
 
 	/* One byte past the cap. */
 	s.pad = SNI_HELLO_MAX - make_hello(in, &s) - 3;
-	n = make_hello(in, &s);
+	CHECK(make_hello(in, &s) == SNI_HELLO_MAX + 1);
 	p = parse(in, 9);
 	CHECK(p.result == SNI_BAD && p.reason == SNI_R_TOO_LONG);
 
@@ -377,13 +383,20 @@ static void test_limits(void)
 
 	/* A small hello dripped one byte per record would span more than the cap. */
 	s.pad = 3000;
-	n = make_hello(in, &s);
+	make_hello(in, &s);
 	len = refragment(out, in, &one, 1);
 	CHECK(len > SNI_HELLO_MAX);
 	p = parse(out, len);
 	CHECK(p.result == SNI_BAD && p.reason == SNI_R_TOO_LONG);
+	CHECK(parse(out, SNI_HELLO_MAX - 100).result == SNI_NEED_MORE);
+	/* Records ending exactly at the cap: one more record header byte is enough to give up. */
+	size_t three = 3;
+	s.pad = 8000;
+	make_hello(in, &s);
+	len = refragment(out, in, &three, 1);
+	CHECK(len > SNI_HELLO_MAX && SNI_HELLO_MAX % 8 == 0);
 	CHECK(parse(out, SNI_HELLO_MAX).result == SNI_NEED_MORE);
-	(void)n;
+	CHECK(parse(out, SNI_HELLO_MAX + 1).reason == SNI_R_TOO_LONG);
 }
 
 struct bad_hello {
@@ -407,11 +420,12 @@ static const struct bad_hello bad_hellos[] = {
 	{ "bytes after extensions", { .names = { "a.org" }, .trailing = 2 }, SNI_R_BAD_LENGTH },
 	{ "name list short", { .names = { "a.org" }, .sni_list_delta = -1 }, SNI_R_BAD_LENGTH },
 	{ "name list long", { .names = { "a.org" }, .sni_list_delta = 1 }, SNI_R_BAD_LENGTH },
+	{ "bytes after name list", { .names = { "a.org" }, .sni_trailing = 1 }, SNI_R_BAD_LENGTH },
 	{ "name long", { .names = { "a.org" }, .name_delta = 1 }, SNI_R_BAD_LENGTH },
 	{ "name short", { .names = { "a.org" }, .name_delta = -1 }, SNI_R_BAD_LENGTH },
 	{ "two host names", { .names = { "a.org", "b.org" } }, SNI_R_DUPLICATE },
 	{ "two server_name", { .names = { "a.org" }, .sni_exts = 2 }, SNI_R_DUPLICATE },
-	{ "empty ALPN name", { .names = { "a.org" }, .alpn = "\x02h2\x00" }, SNI_R_BAD_LENGTH },
+	{ "empty ALPN name", { .names = { "a.org" }, .alpn = "\x02h2\x00", .alpn_len = 4 }, SNI_R_BAD_LENGTH },
 	{ "ALPN overrun", { .names = { "a.org" }, .alpn = "\x05h2" }, SNI_R_BAD_LENGTH },
 	{ "space in name", { .names = { "a b.org" } }, SNI_R_BAD_NAME },
 	{ "empty label", { .names = { "a..org" } }, SNI_R_BAD_NAME },

@@ -1,0 +1,456 @@
+/* The tunnel daemon's event handlers: TUN -> device -> UDP, UDP -> device -> TUN, the
+ * configuration socket and the interface watch. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "log.h"
+#include "tun.h"
+#include "tunnel.h"
+#include "uapi_sock.h"
+
+struct tunnel_uapi_conn {
+	struct loop_fd lfd;
+	struct uapi_conn *conn;
+	struct tunnel *t;
+};
+
+enum { TUN_STRIDE = (WG_HEADROOM + TUNNEL_PKT_MAX + WG_TAILROOM + 63) & ~63 };
+
+/* Device ops: the device's only ways out. */
+
+static void op_send(void *ctx, struct wg_peer *peer, struct endpoint *ep, const uint8_t *buf,
+		    size_t len)
+{
+	struct tunnel *t = ctx;
+	int ret = udp_send_one(&t->udp, ep, buf, (uint32_t)len);
+
+	if (ret < 0 && peer)
+		peer_drop(peer, DROP_QUEUE_FULL);
+}
+
+static void op_timers_changed(void *ctx, struct wg_peer *peer)
+{
+	struct tunnel *t = ctx;
+	uint64_t deadline = timers_next_deadline(&peer->timers);
+
+	if (deadline)
+		loop_timer_arm(&t->loop, &peer->timer, deadline);
+	else
+		loop_timer_disarm(&t->loop, &peer->timer);
+}
+
+static void peer_timer_fired(struct loop_timer *timer)
+{
+	struct wg_peer *peer = container_of(timer, struct wg_peer, timer);
+
+	peer_timers_expire(peer, loop_now());
+}
+
+static void op_peer_added(void *ctx, struct wg_peer *peer)
+{
+	struct tunnel *t = ctx;
+
+	if (loop_timer_add(&t->loop, &peer->timer, peer_timer_fired) < 0)
+		fatal("out of memory adding a peer timer");
+}
+
+static void op_peer_removed(void *ctx, struct wg_peer *peer)
+{
+	struct tunnel *t = ctx;
+
+	loop_timer_remove(&t->loop, &peer->timer);
+}
+
+static uint64_t op_wall_now(void *ctx)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* The data path. */
+
+static void send_sealed(struct tunnel *t, unsigned int n)
+{
+	struct udp_batch *b = &t->udp_out;
+	unsigned int i;
+
+	b->count = 0;
+	for (i = 0; i < n; i++) {
+		struct udp_pkt *p;
+
+		if (!t->tx[i].out_len)
+			continue;
+		p = &b->pkts[b->count++];
+		p->data = t->tx[i].out;
+		p->len = (uint32_t)t->tx[i].out_len;
+		p->ep = t->tx[i].peer->endpoint;
+	}
+	if (!b->count)
+		return;
+	udp_send_batch(&t->udp, b);
+	/* A source address the kernel refused is forgotten in the peer too. */
+	for (i = 0, b->count = 0; i < n; i++) {
+		struct wg_peer *peer = t->tx[i].peer;
+
+		if (!t->tx[i].out_len)
+			continue;
+		if (!endpoint_has_src(&b->pkts[b->count++].ep) && peer->has_endpoint)
+			endpoint_clear_src(&peer->endpoint);
+	}
+}
+
+static unsigned int read_tun(struct tunnel *t)
+{
+	unsigned int n;
+
+	for (n = 0; n < TUNNEL_BATCH; n++) {
+		uint8_t *data = t->tun_bufs + (size_t)n * TUN_STRIDE + WG_HEADROOM;
+		ssize_t r = read(t->tun.fd, data, TUNNEL_PKT_MAX);
+
+		if (r <= 0)
+			break;
+		t->tx[n].data = data;
+		t->tx[n].len = (size_t)r;
+	}
+	return n;
+}
+
+static void tun_readable(struct loop_fd *lfd, uint32_t events)
+{
+	struct tunnel *t = container_of(lfd, struct tunnel, tun);
+
+	for (int round = 0; round < TUNNEL_ROUNDS; round++) {
+		unsigned int n = read_tun(t);
+
+		if (!n)
+			return;
+		wg_device_send_batch(&t->dev, t->tx, n, loop_now());
+		send_sealed(t, n);
+		if (n < TUNNEL_BATCH)
+			return;
+	}
+}
+
+static void write_tun(struct tunnel *t, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (!t->rx[i].out_len)
+			continue;
+		if (write(t->tun.fd, t->rx[i].out, t->rx[i].out_len) < 0)
+			t->tun_write_errors++;
+	}
+}
+
+static void handshakes_due(struct loop_timer *timer)
+{
+	struct tunnel *t = container_of(timer, struct tunnel, handshakes);
+
+	/* Whatever is left waits for the next turn of the loop, behind data. */
+	if (wg_device_process_handshakes(&t->dev, loop_now()))
+		loop_timer_arm(&t->loop, &t->handshakes, loop_now());
+}
+
+static void udp_readable(struct tunnel *t, int fd)
+{
+	for (int round = 0; round < TUNNEL_ROUNDS; round++) {
+		int n = udp_recv_batch(fd, &t->udp_in);
+
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			t->rx[i].data = t->udp_in.pkts[i].data;
+			t->rx[i].len = t->udp_in.pkts[i].len;
+			t->rx[i].src = t->udp_in.pkts[i].ep;
+		}
+		wg_device_receive_batch(&t->dev, t->rx, (unsigned int)n, loop_now());
+		write_tun(t, (unsigned int)n);
+		if (n < (int)t->udp_in.cap)
+			break;
+	}
+	if (t->dev.jobs_count && !loop_timer_pending(&t->handshakes))
+		loop_timer_arm(&t->loop, &t->handshakes, loop_now());
+}
+
+static void udp4_readable(struct loop_fd *lfd, uint32_t events)
+{
+	udp_readable(container_of(lfd, struct tunnel, udp4), lfd->fd);
+}
+
+static void udp6_readable(struct loop_fd *lfd, uint32_t events)
+{
+	udp_readable(container_of(lfd, struct tunnel, udp6), lfd->fd);
+}
+
+/* UDP sockets: (re)registered whenever the port changes. */
+
+static int watch_udp(struct tunnel *t)
+{
+	int ret = 0;
+
+	t->udp4.fd = t->udp.fd4;
+	t->udp4.cb = udp4_readable;
+	t->udp6.fd = t->udp.fd6;
+	t->udp6.cb = udp6_readable;
+	if (t->udp4.fd >= 0)
+		ret = loop_add(&t->loop, &t->udp4, EPOLLIN);
+	if (!ret && t->udp6.fd >= 0)
+		ret = loop_add(&t->loop, &t->udp6, EPOLLIN);
+	t->dev.listen_port = t->udp.port;
+	return ret;
+}
+
+static void unwatch_udp(struct tunnel *t)
+{
+	if (t->udp4.fd >= 0)
+		loop_del(&t->loop, &t->udp4);
+	if (t->udp6.fd >= 0)
+		loop_del(&t->loop, &t->udp6);
+}
+
+static int sync_sockets(struct tunnel *t, uint16_t old_port, uint32_t old_fwmark)
+{
+	int ret;
+
+	if (t->dev.fwmark != old_fwmark) {
+		ret = udp_set_fwmark(&t->udp, t->dev.fwmark);
+		if (ret < 0)
+			return ret;
+	}
+	if (t->dev.listen_port == old_port)
+		return 0;
+	unwatch_udp(t);
+	ret = udp_rebind(&t->udp, t->dev.listen_port, t->dev.fwmark);
+	if (ret < 0)
+		log_errno(LOG_LEVEL_WARN, ret, "%s: cannot listen on port %u", t->ifname,
+			  t->dev.listen_port);
+	return watch_udp(t) ?: ret;
+}
+
+int tunnel_configure(struct tunnel *t, const struct interface_config *cfg)
+{
+	uint16_t old_port = t->udp.port;
+	uint32_t old_fwmark = t->dev.fwmark;
+	int ret = wg_device_apply(&t->dev, cfg, loop_now());
+	int ret2 = sync_sockets(t, old_port, old_fwmark);
+
+	return ret ?: ret2;
+}
+
+/* The configuration socket. */
+
+static int uapi_get(void *ctx, struct uapi_device_view *view)
+{
+	return wg_device_view(&((struct tunnel *)ctx)->dev, view);
+}
+
+static void uapi_view_free(void *ctx, struct uapi_device_view *view)
+{
+	wg_device_view_free(view);
+}
+
+static int uapi_set(void *ctx, const struct interface_config *change)
+{
+	return tunnel_configure(ctx, change);
+}
+
+static void uapi_conn_event(struct loop_fd *lfd, uint32_t events)
+{
+	struct tunnel_uapi_conn *uc = container_of(lfd, struct tunnel_uapi_conn, lfd);
+	const struct uapi_ops ops = { uapi_get, uapi_view_free, uapi_set, uc->t };
+	enum uapi_conn_status st;
+
+	st = (events & EPOLLOUT) ? uapi_conn_writable(uc->conn, &ops) :
+				   uapi_conn_readable(uc->conn, &ops);
+	if (st == UAPI_CONN_NEED_MORE && !loop_mod(&uc->t->loop, lfd, EPOLLIN))
+		return;
+	if (st == UAPI_CONN_DONE && !loop_mod(&uc->t->loop, lfd, EPOLLOUT))
+		return;
+	loop_del(&uc->t->loop, lfd);
+	uapi_conn_close(uc->conn);
+	free(uc);
+}
+
+static void uapi_acceptable(struct loop_fd *lfd, uint32_t events)
+{
+	struct tunnel *t = container_of(lfd, struct tunnel, uapi);
+	struct tunnel_uapi_conn *uc;
+	struct uapi_conn *conn;
+
+	while ((conn = uapi_conn_accept(lfd->fd)) || errno == EBUSY) {
+		if (!conn)
+			continue;
+		uc = calloc(1, sizeof(*uc));
+		if (!uc) {
+			uapi_conn_close(conn);
+			continue;
+		}
+		uc->conn = conn;
+		uc->t = t;
+		uc->lfd.fd = uapi_conn_fd(conn);
+		uc->lfd.cb = uapi_conn_event;
+		if (loop_add(&t->loop, &uc->lfd, EPOLLIN) < 0) {
+			uapi_conn_close(conn);
+			free(uc);
+		}
+	}
+}
+
+/* The interface watch: up and down follow the link, and deleting it ends the daemon. */
+
+static void link_event(void *ctx, const struct nl_event *ev)
+{
+	struct tunnel *t = ctx;
+	bool up;
+
+	if (ev->ifindex != t->ifindex)
+		return;
+	if (ev->type == NL_LINK_DEL) {
+		log_info("%s: interface deleted, exiting", t->ifname);
+		t->own_link = false;
+		loop_stop(&t->loop);
+		return;
+	}
+	if (ev->type != NL_LINK_NEW)
+		return;
+	up = ev->flags & IFF_UP;
+	if (up != t->dev.up) {
+		log_info("%s: interface %s", t->ifname, up ? "up" : "down");
+		wg_device_set_up(&t->dev, up, loop_now());
+	}
+}
+
+static void monitor_readable(struct loop_fd *lfd, uint32_t events)
+{
+	struct tunnel *t = container_of(lfd, struct tunnel, monitor);
+
+	if (nl_monitor_read(&t->nl, link_event, t) < 0 || !if_nametoindex(t->ifname)) {
+		/* Overrun or error: the interface itself is the truth. */
+		if (!if_nametoindex(t->ifname)) {
+			t->own_link = false;
+			loop_stop(&t->loop);
+		}
+	}
+}
+
+static void on_signal(struct loop *loop, int signo)
+{
+	struct tunnel *t = container_of(loop, struct tunnel, loop);
+
+	log_info("%s: %s, shutting down", t->ifname, strsignal(signo));
+	loop_stop(loop);
+}
+
+static int open_fds(struct tunnel *t, bool serve_uapi)
+{
+	int ret;
+
+	ret = udp_open(&t->udp, 0, 0);
+	if (ret < 0)
+		return ret;
+	ret = watch_udp(t);
+	if (ret < 0)
+		return ret;
+	t->tun.cb = tun_readable;
+	ret = loop_add(&t->loop, &t->tun, EPOLLIN);
+	if (ret < 0)
+		return ret;
+	ret = nl_open(&t->nl);
+	if (ret < 0)
+		return ret;
+	ret = nl_monitor_open(&t->nl, NL_GROUP_LINK);
+	if (ret < 0)
+		return ret;
+	t->monitor.fd = nl_monitor_fd(&t->nl);
+	t->monitor.cb = monitor_readable;
+	ret = loop_add(&t->loop, &t->monitor, EPOLLIN);
+	if (ret < 0 || !serve_uapi)
+		return ret;
+	ret = uapi_sock_listen(t->ifname, &t->uapi.fd);
+	if (ret < 0)
+		return ret;
+	t->uapi_listening = true;
+	t->uapi.cb = uapi_acceptable;
+	return loop_add(&t->loop, &t->uapi, EPOLLIN);
+}
+
+static int alloc_buffers(struct tunnel *t)
+{
+	int ret;
+
+	t->tun_bufs = malloc((size_t)TUNNEL_BATCH * TUN_STRIDE);
+	if (!t->tun_bufs)
+		return -ENOMEM;
+	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX);
+	if (ret < 0)
+		return ret;
+	/* Outgoing datagrams point into tun_bufs; the batch's own buffers stay unused. */
+	return udp_batch_init(&t->udp_out, TUNNEL_BATCH, 1);
+}
+
+int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi)
+{
+	const struct wg_device_ops ops = {
+		.send = op_send,
+		.timers_changed = op_timers_changed,
+		.peer_added = op_peer_added,
+		.peer_removed = op_peer_removed,
+		.wall_now = op_wall_now,
+		.ctx = t,
+	};
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->tun.fd = t->udp4.fd = t->udp6.fd = t->uapi.fd = t->monitor.fd = -1;
+	t->udp.fd4 = t->udp.fd6 = -1;
+	snprintf(t->ifname, sizeof(t->ifname), "%s", ifname);
+	ret = loop_init(&t->loop);
+	if (ret < 0)
+		return ret;
+	ret = wg_device_init(&t->dev, &ops, loop_now());
+	if (ret < 0)
+		return ret;
+	ret = loop_timer_add(&t->loop, &t->handshakes, handshakes_due);
+	if (!ret)
+		ret = alloc_buffers(t);
+	if (!ret)
+		ret = tun_open(t->ifname, 0, &t->tun.fd);
+	if (ret < 0)
+		return ret;
+	t->own_link = true;
+	t->ifindex = (int)if_nametoindex(t->ifname);
+	ret = open_fds(t, serve_uapi);
+	if (ret < 0)
+		return ret;
+	loop_signal(&t->loop, SIGTERM, on_signal);
+	loop_signal(&t->loop, SIGINT, on_signal);
+	return 0;
+}
+
+int tunnel_run(struct tunnel *t)
+{
+	int ret = loop_run(&t->loop);
+
+	return ret < 0 ? 1 : t->exit_status;
+}
+
+void tunnel_close(struct tunnel *t)
+{
+	if (t->uapi_listening) {
+		uapi_sock_unlink(t->ifname);
+		close(t->uapi.fd);
+	}
+	wg_device_free(&t->dev);
+	if (t->tun.fd >= 0)
+		close(t->tun.fd); /* a non-persistent TUN goes away with its last descriptor */
+	udp_close(&t->udp);
+	nl_close(&t->nl);
+	udp_batch_free(&t->udp_in);
+	udp_batch_free(&t->udp_out);
+	free(t->tun_bufs);
+	loop_free(&t->loop);
+}

@@ -1,0 +1,55 @@
+/* The tunnel daemon: one WireGuard device on a TUN interface, its UDP sockets, the
+ * configuration socket that `wg` talks to, and the netlink watch that ends it when the
+ * interface is deleted. Everything runs on one event loop thread. */
+#ifndef PORTHOLE_TUNNEL_H
+#define PORTHOLE_TUNNEL_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include "compat.h"
+#include "config.h"
+#include "device.h"
+#include "loop.h"
+#include "netlink.h"
+#include "udp.h"
+
+enum tunnel_limits {
+	TUNNEL_BATCH = UDP_BATCH_MAX,        /* packets per TUN read or UDP receive round */
+	TUNNEL_PKT_MAX = 65535,              /* largest IP packet a TUN read returns */
+	TUNNEL_ROUNDS = 4,                   /* batches per readiness event, so fds take turns */
+};
+
+struct tunnel_uapi_conn;
+
+struct tunnel {
+	char ifname[IFNAMSIZ];
+	int ifindex;
+	struct loop loop;
+	struct wg_device dev;
+	struct udp_socks udp;
+	struct nl nl;
+
+	struct loop_fd tun, udp4, udp6, uapi, monitor;
+	struct loop_timer handshakes; /* more queued handshake work */
+
+	uint8_t *tun_bufs;
+	struct wg_tx tx[TUNNEL_BATCH];
+	struct wg_rx rx[TUNNEL_BATCH];
+	struct udp_batch udp_in, udp_out;
+
+	bool own_link;     /* created by us: deleting it is ours to do on exit */
+	bool uapi_listening;
+	int exit_status;
+	uint64_t tun_write_errors;
+};
+
+/* Creates the TUN ifname, opens UDP (port 0 until configured) and, with serve_uapi, the
+ * configuration socket: 0 or -errno. */
+int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi) WARN_UNUSED;
+/* Applies a configuration (a file's [Interface] and [Peer]s, host names resolved by the caller). */
+int tunnel_configure(struct tunnel *t, const struct interface_config *cfg) WARN_UNUSED;
+/* Runs until SIGTERM/SIGINT or the interface disappears; returns the exit status. */
+int tunnel_run(struct tunnel *t);
+void tunnel_close(struct tunnel *t);
+
+#endif
