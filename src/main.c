@@ -15,6 +15,8 @@ static const struct {
 	int (*fn)(int argc, char *argv[]);
 	const char *description;
 } subcommands[] = {
+	{ "up", up_main, "Runs a tunnel from a configuration file, in the foreground" },
+	{ "check", check_main, "Validates a configuration file" },
 	{ "genkey", genkey_main, "Generates a new private key and writes it to stdout" },
 	{ "genpsk", genpsk_main, "Generates a new preshared key and writes it to stdout" },
 	{ "pubkey", pubkey_main, "Reads a private key from stdin and writes a public key to stdout" },

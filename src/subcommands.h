@@ -9,5 +9,7 @@ int genpsk_main(int argc, char *argv[]);
 int pubkey_main(int argc, char *argv[]);
 int version_main(int argc, char *argv[]);
 int wg_go_main(int argc, char *argv[]);
+int up_main(int argc, char *argv[]);
+int check_main(int argc, char *argv[]);
 
 #endif

@@ -4,7 +4,8 @@
  * Loop sketch: on EPOLLIN of the listening socket call uapi_conn_accept() until it returns NULL
  * with errno EAGAIN; on any event of a connection call uapi_conn_readable(), then wait for
  * EPOLLIN after UAPI_CONN_NEED_MORE, for EPOLLOUT after UAPI_CONN_DONE, and uapi_conn_close()
- * after UAPI_CONN_CLOSED. */
+ * after UAPI_CONN_CLOSED. The epoll must be level-triggered: one call serves a bounded amount of
+ * input and relies on being called again while more is waiting. */
 #ifndef PORTHOLE_UAPI_SOCK_H
 #define PORTHOLE_UAPI_SOCK_H
 

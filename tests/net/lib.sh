@@ -56,8 +56,13 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	sleep 0.2
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	# Anything still running inside a namespace keeps it (and its interfaces) alive: ask it to
+	# stop, so daemons remove their sockets, then make sure.
 	for n in "${NETNS[@]}"; do
-		# Kill anything still running inside, then remove the namespace.
+		for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	done
+	sleep 0.3
+	for n in "${NETNS[@]}"; do
 		for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 		ip netns del "$n" 2>/dev/null
 	done
