@@ -74,3 +74,103 @@ finish() {
 	[ "$nfail" -eq 0 ]
 	exit
 }
+
+# --- WireGuard helpers for the tunnel_*.sh tests ------------------------------------------------
+# A daemon is "porthole" (build/porthole-wg) or "wggo" (Debian's wireguard-go); both serve
+# /var/run/wireguard/IF.sock, which is shared by every namespace: interface names carry $TAG.
+PORTHOLE_WG=${PORTHOLE_WG:-$(dirname "$PORTHOLE")/porthole-wg}
+WG_SOCK_DIR=/var/run/wireguard
+
+keypair() { # keypair NAME: writes $TMP/NAME.key and $TMP/NAME.pub
+	(umask 077; wg genkey >"$TMP/$1.key")
+	wg pubkey <"$TMP/$1.key" >"$TMP/$1.pub"
+}
+psk() { (umask 077; wg genpsk >"$TMP/$1.psk"); } # psk NAME: writes $TMP/NAME.psk
+addr() { # addr NS DEV CIDR: IPv6 without duplicate address detection, usable at once
+	case $3 in
+	*:*) ns "$1" ip addr add "$3" dev "$2" nodad ;;
+	*) ns "$1" ip addr add "$3" dev "$2" ;;
+	esac
+}
+pub() { cat "$TMP/$1.pub"; }
+sock_gone() { [ ! -S "$WG_SOCK_DIR/$1.sock" ]; }
+wg_up() { # wg_up IMPL NS IF: starts the daemon in the foreground and waits for its socket
+	local impl=$1 n=$2 ifname=$3 log=$TMP/$3.log
+	case $impl in
+	porthole) bg "$n" env LOG_LEVEL=info "$PORTHOLE_WG" -f "$ifname" >"$log" 2>&1 ;;
+	wggo) bg "$n" env LOG_LEVEL=error wireguard-go -f "$ifname" >"$log" 2>&1 ;;
+	*) echo "wg_up: unknown implementation $impl"; return 1 ;;
+	esac
+	DAEMON_PID[$ifname]=${PIDS[-1]}
+	if ! wait_for 10 test -S "$WG_SOCK_DIR/$ifname.sock"; then
+		echo "wg_up: $impl did not create $ifname"; cat "$log"; return 1
+	fi
+}
+declare -A DAEMON_PID
+wg_down() { # wg_down IF: stops the daemon of IF (by its pid) and waits for its socket to go
+	local p=${DAEMON_PID[$1]:-}
+	[ -n "$p" ] || return 1
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	wait_for 5 sock_gone "$1"
+}
+# wg_iface IMPL NS IF KEYNAME PORT ADDR...: a configured, addressed, up interface
+wg_iface() {
+	local impl=$1 n=$2 ifname=$3 key=$4 port=$5; shift 5
+	wg_up "$impl" "$n" "$ifname" || return 1
+	ns "$n" wg set "$ifname" private-key "$TMP/$key.key" listen-port "$port" || return 1
+	for a in "$@"; do addr "$n" "$ifname" "$a" || return 1; done
+	ns "$n" ip link set "$ifname" up
+}
+# wg_peer NS IF KEYNAME ARGS...: adds (or updates) the peer with KEYNAME's public key
+wg_peer() { local n=$1 ifname=$2 key=$3; shift 3; ns "$n" wg set "$ifname" peer "$(pub "$key")" "$@"; }
+# Fields of `wg show IF dump` for the peer with KEYNAME's public key (dump's peer columns:
+# 1 key, 2 psk, 3 endpoint, 4 allowed ips, 5 handshake, 6 rx, 7 tx, 8 keepalive).
+peer_field() { # peer_field NS IF KEYNAME COLUMN
+	ns "$1" wg show "$2" dump | awk -v k="$(pub "$3")" -v c="$4" 'NR > 1 && $1 == k { print $c }'
+}
+handshake_done() { local h; h=$(peer_field "$@" 5); [ -n "$h" ] && [ "$h" -gt 0 ]; }
+counters_nonzero() { # counters_nonzero NS IF KEYNAME: rx and tx both non-zero
+	local rx tx
+	rx=$(peer_field "$1" "$2" "$3" 6); tx=$(peer_field "$1" "$2" "$3" 7)
+	[ -n "$rx" ] && [ "$rx" -gt 0 ] && [ -n "$tx" ] && [ "$tx" -gt 0 ]
+}
+pings() { # pings NS ADDR [ping args]: true once a reply comes back within 10 s
+	local n=$1 dst=$2; shift 2
+	ns "$n" timeout 12 ping -n -q -c 1 -W 1 -w 10 "$@" "$dst" >/dev/null 2>&1
+}
+no_ping() { # no_ping NS ADDR [ping args]: three tries, no reply
+	local n=$1 dst=$2; shift 2
+	! ns "$n" timeout 6 ping -n -q -c 3 -i 0.3 -W 1 "$@" "$dst" >/dev/null 2>&1
+}
+# iperf CLIENT_NS SERVER_NS ADDR ARGS...: one short iperf3 run against a one-off server started
+# here; true when data arrived (TCP: end.sum_received, UDP: end.sum, bytes > 0). Prints the rate.
+iperf() {
+	local c=$1 s=$2 addr=$3; shift 3
+	local out=$TMP/iperf.json pidf=$TMP/iperf.pid rc
+	rm -f "$pidf"
+	ns "$s" iperf3 -s -1 -D -B "$addr" -I "$pidf" >/dev/null 2>&1 || return 1
+	if ! wait_for 5 iperf_listening "$s"; then
+		iperf_stop; return 1
+	fi
+	ns "$c" timeout 15 iperf3 -c "$addr" -t 2 -J "$@" >"$out" 2>&1
+	rc=$?
+	iperf_stop
+	jq -r '.end | (.sum_received // .sum) |
+		"\(.bits_per_second / 1e6 | floor) Mbit/s, \(.bytes) bytes" +
+		(if .lost_percent then ", \(.lost_percent | floor)% lost" else "" end)' "$out" 2>/dev/null
+	[ "$rc" -eq 0 ] && jq -e '.end | (.sum_received // .sum) | .bytes > 0' "$out" >/dev/null
+}
+iperf_stop() { # the one-off server normally exits by itself; a failed run may leave it
+	local p
+	p=$(cat "$TMP/iperf.pid" 2>/dev/null) || return 0
+	[ -n "$p" ] || return 0
+	kill "$p" 2>/dev/null
+	wait_for 3 bash -c "! kill -0 $p"
+	return 0
+}
+check_iperf() { # check_iperf "description" CLIENT_NS SERVER_NS ADDR ARGS...: check, with the rate
+	local what=$1 r; shift
+	if r=$(iperf "$@" 2>&1); then ok "$what ($r)"; else bad "$what"; echo "$r" | sed 's/^/       /'; fi
+}
+iperf_listening() { ns "$1" ss -Hltn 'sport = :5201' | grep -q .; }
