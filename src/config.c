@@ -730,6 +730,17 @@ static int set_idle_timeout(struct config_ctx *ctx, const char *key, char *value
 	return set_duration(ctx, key, value, &fwd->idle_timeout_ns, &fwd->has_idle_timeout);
 }
 
+static int set_splice(struct config_ctx *ctx, const char *key, char *value)
+{
+	static const char *const words[] = {"auto", "off", NULL};
+	int v = word(value, words);
+
+	if (v < 0)
+		return fail(ctx, ctx->line, "invalid Splice '%s': expected auto or off", value);
+	cur_forward(ctx)->splice_off = v == 1;
+	return 0;
+}
+
 static const char *const section_names[] = {
     [SECTION_NONE] = "no section",
     [SECTION_INTERFACE] = "[Interface]",
@@ -766,6 +777,7 @@ static const struct {
     {"MaxConnectionsPerSource", SECTION_FORWARD, set_max_per_source},
     {"ConnectTimeout", SECTION_FORWARD, set_connect_timeout},
     {"IdleTimeout", SECTION_FORWARD, set_idle_timeout},
+    {"Splice", SECTION_FORWARD, set_splice},
 };
 
 /* wg-quick keys that porthole deliberately refuses, and why. */

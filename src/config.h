@@ -112,6 +112,9 @@ struct forward_config {
 	uint64_t connect_timeout_ns; /* 0: no timeout */
 	uint64_t idle_timeout_ns;
 	bool has_connect_timeout, has_idle_timeout;
+	/* Splice = auto (default): TCP data moves with splice(2), falling back to copying through
+	 * a buffer where splice is unavailable; off: always copy (for tests and odd kernels). */
+	bool splice_off;
 	unsigned int line;
 };
 

@@ -15,6 +15,7 @@ static const struct {
 	int (*fn)(int argc, char *argv[]);
 	const char *description;
 } subcommands[] = {
+	{ "init", init_main, "Writes a matched gateway.conf and home.conf" },
 	{ "up", up_main, "Runs a tunnel from a configuration file, in the foreground" },
 	{ "check", check_main, "Validates a configuration file" },
 	{ "genkey", genkey_main, "Generates a new private key and writes it to stdout" },

@@ -11,5 +11,6 @@ int version_main(int argc, char *argv[]);
 int wg_go_main(int argc, char *argv[]);
 int up_main(int argc, char *argv[]);
 int check_main(int argc, char *argv[]);
+int init_main(int argc, char *argv[]);
 
 #endif

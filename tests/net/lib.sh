@@ -174,3 +174,125 @@ check_iperf() { # check_iperf "description" CLIENT_NS SERVER_NS ADDR ARGS...: ch
 	if r=$(iperf "$@" 2>&1); then ok "$what ($r)"; else bad "$what"; echo "$r" | sed 's/^/       /'; fi
 }
 iperf_listening() { ns "$1" ss -Hltn 'sport = :5201' | grep -q .; }
+
+# --- Gateway helpers for the gateway_*.sh tests -------------------------------------------------
+# Three namespaces: client (198.51.100.2) -- vps (198.51.100.1, 192.0.2.1) -- home (192.0.2.2),
+# and a porthole tunnel vps 10.99.0.1 <-> home 10.99.0.2. The vps file is GW_VPS.conf (the
+# interface is named after it), its [Forward]s appended by the test; home is GW_HOME.conf.
+GW_FILES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/gateway
+GW_VPS=${TAG}v
+GW_HOME=${TAG}h
+declare -A GW_PID
+gw_topology() {
+	netns_add client && netns_add vps && netns_add home || return 1
+	veth client vps 198.51.100.2/24 198.51.100.1/24
+	veth vps home 192.0.2.1/24 192.0.2.2/24
+	keypair gwvps
+	keypair gwhome
+	gw_conf vps >"$TMP/$GW_VPS.conf"
+	gw_conf home >"$TMP/$GW_HOME.conf"
+	chmod 600 "$TMP/$GW_VPS.conf" "$TMP/$GW_HOME.conf"
+}
+gw_conf() { # gw_conf vps|home: the tunnel part of that side's file
+	if [ "$1" = vps ]; then
+		printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = 10.99.0.1/24\n\n' \
+			"$(cat "$TMP/gwvps.key")"
+		printf '[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.2/32\n\n' "$(pub gwhome)"
+	else
+		printf '[Interface]\nPrivateKey = %s\nAddress = 10.99.0.2/24\n\n' \
+			"$(cat "$TMP/gwhome.key")"
+		printf '[Peer]\nPublicKey = %s\nEndpoint = 192.0.2.1:51820\n' "$(pub gwvps)"
+		printf 'AllowedIPs = 10.99.0.1/32\nPersistentKeepalive = 1\n'
+	fi
+}
+gw_forward() { # gw_forward KEY=VALUE...: appends one [Forward] section to the vps file
+	{
+		printf '\n[Forward]\n'
+		for kv in "$@"; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"; done
+	} >>"$TMP/$GW_VPS.conf"
+}
+# gw_start NS NAME: porthole up $TMP/NAME.conf in namespace NS, stderr to $TMP/NAME.log
+# (appended, so a restarted daemon keeps the earlier lines); waits for its interface.
+gw_start() {
+	local n=$1 name=$2
+	bg "$n" env LOG_LEVEL=debug "$PORTHOLE" up "$TMP/$name.conf" >>"$TMP/$name.log" 2>&1
+	GW_PID[$name]=${PIDS[-1]}
+	if ! wait_for 10 gw_link_up "$n" "$name"; then
+		echo "gw_start: $name did not come up"; tail -n 20 "$TMP/$name.log"; return 1
+	fi
+}
+gw_link_up() { ns "$1" ip link show "$2" 2>/dev/null | grep -q 'UP'; }
+gw_stop() { # gw_stop NAME: stops that daemon and waits until it is gone
+	local p=${GW_PID[$1]}
+	kill "$p" 2>/dev/null
+	wait_for 5 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	return 0
+}
+gw_tunnel() { pings vps 10.99.0.2 && pings home 10.99.0.1; }
+# gw_up: both daemons, the tunnel working, and every TCP/UDP Listen port of the vps file bound.
+gw_up() {
+	gw_start home "$GW_HOME" && gw_vps_start || return 1
+	gw_tunnel || { echo "gw_up: no tunnel"; tail -n 20 "$TMP/$GW_VPS.log"; return 1; }
+	gw_wait_listens
+}
+gw_wait_listens() { # waits for every Listen port of the vps file (TCP, or UDP after Protocol = udp)
+	local l proto
+	awk -F' *= *' '/^\[Forward\]/ { if (l) print l, p; l = ""; p = "tcp" }
+		$1 == "Listen" { l = $2 } tolower($1) == "protocol" { p = tolower($2) }
+		END { if (l) print l, p }' "${GW_FWD_FILE:-$TMP/$GW_VPS.conf}" | while read -r l proto; do
+		if ! wait_for 10 listening vps "$proto" "${l##*:}"; then
+			echo "gw_up: nothing listens on $proto $l"; tail -n 20 "$TMP/$GW_VPS.log"
+			return 1
+		fi
+	done
+}
+listening() { # listening NS tcp|udp PORT
+	local flag=-Hltn
+	[ "$2" = udp ] && flag=-Hlun
+	ns "$1" ss $flag "sport = :$3" | grep -q .
+}
+# Services, each in its namespace with its files under $TMP, stopped by cleanup.
+# nginx_start NS NAME CONF_BODY: a foreground nginx with the given http{} body; its logs are
+# $TMP/NAME.access and $TMP/NAME.error.
+nginx_start() {
+	local n=$1 name=$2 dir=$TMP/$2
+	mkdir -p "$dir/logs"
+	cat >"$dir/nginx.conf" <<-NGINX
+		daemon off;
+		worker_processes 1;
+		pid $dir/nginx.pid;
+		error_log $TMP/$name.error;
+		events { worker_connections 256; }
+		http {
+		    access_log $TMP/$name.access;
+		    client_body_temp_path $dir/body;
+		    proxy_temp_path $dir/proxy;
+		    fastcgi_temp_path $dir/fastcgi;
+		    uwsgi_temp_path $dir/uwsgi;
+		    scgi_temp_path $dir/scgi;
+		    $3
+		}
+	NGINX
+	bg "$n" nginx -c "$dir/nginx.conf" -p "$dir" -e "$TMP/$name.error"
+}
+haproxy_start() { # haproxy_start NS NAME CONFIG_TEXT: haproxy -db, output in $TMP/NAME.log
+	printf '%s\n' "$3" >"$TMP/$2.cfg"
+	bg "$1" haproxy -db -f "$TMP/$2.cfg" >"$TMP/$2.log" 2>&1
+}
+# gw_log_has NAME REGEX: a line of that daemon's log matches (extended regex)
+gw_log_has() { grep -Eq -- "$2" "$TMP/$1.log"; }
+# GW_STANDIN=haproxy: the vps runs its tunnel from the file without [Forward]s and HAProxy in
+# place of the gateway (tests/net/gateway/standin.py), to check the tests themselves.
+GW_STANDIN=${GW_STANDIN:-}
+gw_vps_start() {
+	if [ "$GW_STANDIN" = haproxy ]; then
+		cp "$TMP/$GW_VPS.conf" "$TMP/vps-full.conf"
+		GW_FWD_FILE=$TMP/vps-full.conf
+		python3 "$GW_FILES/standin.py" "$TMP/vps-full.conf" >"$TMP/standin.cfg" \
+			3>"$TMP/$GW_VPS.conf" || return 1
+		bg vps haproxy -db -f "$TMP/standin.cfg" >>"$TMP/$GW_VPS.log" 2>&1
+		GW_STANDIN_PID=${PIDS[-1]}
+	fi
+	gw_start vps "$GW_VPS"
+}
