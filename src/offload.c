@@ -145,8 +145,7 @@ static bool parse_tcp(const uint8_t *p, size_t len, struct tcp_layout *l)
 	return true;
 }
 
-/* Completes the checksum of a packet the kernel left partial (NEEDS_CSUM without GSO). */
-static int finish_csum(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t len)
+int offload_finish_csum(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t len)
 {
 	size_t start = hdr->csum_start, at = start + hdr->csum_offset;
 
@@ -196,7 +195,7 @@ int offload_split(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t l
 			return -EMSGSIZE;
 		memcpy(segs[0], pkt, len);
 		seg_lens[0] = len;
-		return finish_csum(hdr, segs[0], len) ?: 1;
+		return offload_finish_csum(hdr, segs[0], len) ?: 1;
 	}
 	if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !mss ||
 	    !parse_tcp(pkt, len, &l) || l.v6 != (gso == VIRTIO_NET_HDR_GSO_TCPV6))

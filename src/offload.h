@@ -29,6 +29,10 @@ enum offload_limits {
 int offload_split(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t len, uint8_t **segs,
 		  size_t seg_cap, size_t *seg_lens, unsigned int max_segs) WARN_UNUSED;
 
+/* Completes in place the checksum of a packet the kernel left partial (NEEDS_CSUM without GSO):
+ * 0, or -EPROTO when the checksum position lies outside the packet. */
+int offload_finish_csum(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t len) WARN_UNUSED;
+
 /* One decrypted packet of a batch bound for the TUN. Coalescing appends the payload of later
  * segments to an earlier packet's buffer (cap bytes at data), marks the later ones merged, and
  * fills hdr for every packet that remains. */

@@ -315,7 +315,7 @@ static int split(const char *s, const char *end, struct field *f, int max)
 			return -1;
 		if (n == max)
 			return max + 1;
-		f[n++] = (struct field){ s, (size_t)(stop - s) };
+		f[n++] = (struct field){s, (size_t)(stop - s)};
 		if (!sp)
 			return n;
 		s = sp + 1;
@@ -417,7 +417,8 @@ static enum pp_reason decode_v1(const struct pp_parser *p, struct pp_header *out
 	if (n > V1_FIELDS)
 		return PP_R_BAD_HEADER;
 	a->transport = PP_TRANSPORT_STREAM;
-	if ((r = parse_addr(&f[1], a->family, &a->src)) || (r = parse_addr(&f[2], a->family, &a->dst)))
+	if ((r = parse_addr(&f[1], a->family, &a->src)) ||
+	    (r = parse_addr(&f[2], a->family, &a->dst)))
 		return r;
 	if (!parse_port(&f[3], &a->src_port) || !parse_port(&f[4], &a->dst_port))
 		return PP_R_BAD_PORT;
@@ -448,8 +449,8 @@ static bool take_tlv(struct pp_header *h, uint8_t type, const uint8_t *v, size_t
 		       take_bytes((uint8_t *)h->authority, &h->authority_len, &h->present,
 				  PP_HAS_AUTHORITY, v, len, 1, PP_AUTHORITY_MAX);
 	case PP2_TYPE_UNIQUE_ID:
-		return take_bytes(h->unique_id, &h->unique_id_len, &h->present, PP_HAS_UNIQUE_ID,
-				  v, len, 0, PP_UNIQUE_ID_MAX);
+		return take_bytes(h->unique_id, &h->unique_id_len, &h->present, PP_HAS_UNIQUE_ID, v,
+				  len, 0, PP_UNIQUE_ID_MAX);
 	case PP2_TYPE_CRC32C:
 		if ((h->present & PP_HAS_CRC32C) || len != PP2_CRC_LEN)
 			return false;
@@ -582,23 +583,23 @@ bool pp_parser_expired(struct pp_parser *p, uint64_t now_ns)
 const char *pp_reason_str(enum pp_reason reason)
 {
 	static const char *const names[] = {
-		[PP_R_NONE] = "none",
-		[PP_R_EMPTY] = "empty",
-		[PP_R_ABORTED] = "aborted",
-		[PP_R_TIMED_OUT] = "timed out",
-		[PP_R_TRUNCATED] = "truncated",
-		[PP_R_NOT_HEADER] = "not a header",
-		[PP_R_BAD_HEADER] = "bad header",
-		[PP_R_BAD_PROTOCOL] = "bad protocol",
-		[PP_R_BAD_SIGNATURE] = "bad signature",
-		[PP_R_BAD_VERSION] = "bad version",
-		[PP_R_BAD_COMMAND] = "bad command",
-		[PP_R_TOO_LONG] = "too long",
-		[PP_R_FAMILY_MISMATCH] = "family mismatch",
-		[PP_R_BAD_ADDRESS] = "bad address",
-		[PP_R_BAD_PORT] = "bad port",
-		[PP_R_BAD_TLV] = "bad TLV",
-		[PP_R_BAD_CRC] = "bad CRC",
+	    [PP_R_NONE] = "none",
+	    [PP_R_EMPTY] = "empty",
+	    [PP_R_ABORTED] = "aborted",
+	    [PP_R_TIMED_OUT] = "timed out",
+	    [PP_R_TRUNCATED] = "truncated",
+	    [PP_R_NOT_HEADER] = "not a header",
+	    [PP_R_BAD_HEADER] = "bad header",
+	    [PP_R_BAD_PROTOCOL] = "bad protocol",
+	    [PP_R_BAD_SIGNATURE] = "bad signature",
+	    [PP_R_BAD_VERSION] = "bad version",
+	    [PP_R_BAD_COMMAND] = "bad command",
+	    [PP_R_TOO_LONG] = "too long",
+	    [PP_R_FAMILY_MISMATCH] = "family mismatch",
+	    [PP_R_BAD_ADDRESS] = "bad address",
+	    [PP_R_BAD_PORT] = "bad port",
+	    [PP_R_BAD_TLV] = "bad TLV",
+	    [PP_R_BAD_CRC] = "bad CRC",
 	};
 
 	if ((unsigned int)reason >= ARRAY_SIZE(names) || !names[reason])
@@ -666,8 +667,7 @@ static void get_one(const struct pp_addr *a, const void *addr, uint16_t port,
 	s6->sin6_port = htons(port);
 }
 
-int pp_addr_get(const struct pp_addr *a, struct sockaddr_storage *src,
-		struct sockaddr_storage *dst)
+int pp_addr_get(const struct pp_addr *a, struct sockaddr_storage *src, struct sockaddr_storage *dst)
 {
 	if (a->family != AF_INET && a->family != AF_INET6)
 		return -EAFNOSUPPORT;

@@ -15,21 +15,21 @@
 #include "compat.h"
 
 enum pp_limits {
-	PP_V1_MAX = 107,       /* longest v1 line, "PROXY UNKNOWN <v6> <v6> 65535 65535\r\n" */
-	PP_V2_HEAD = 16,       /* signature, version/command, family/transport, length */
-	PP_HEADER_MAX = 2048,  /* our cap on a whole v2 header */
+	PP_V1_MAX = 107,      /* longest v1 line, "PROXY UNKNOWN <v6> <v6> 65535 65535\r\n" */
+	PP_V2_HEAD = 16,      /* signature, version/command, family/transport, length */
+	PP_HEADER_MAX = 2048, /* our cap on a whole v2 header */
 	PP_V2_LEN_MAX = PP_HEADER_MAX - PP_V2_HEAD,
 	PP_V2_SIG_LEN = 12,
 	PP_ALPN_MAX = 255,
 	PP_AUTHORITY_MAX = 255,
 	PP_UNIQUE_ID_MAX = 128, /* the spec's bound */
-	PP_DETECT_MAX = 5,      /* bytes a non-PROXY stream can lose to detection, see pp_parse() */
+	PP_DETECT_MAX = 5,	/* bytes a non-PROXY stream can lose to detection, see pp_parse() */
 };
 #define PP_TIMEOUT_NS (3 * NSEC_PER_SEC)
 
 /* Versions a parser accepts, for pp_parser_init(). */
-#define PP_ACCEPT_V1 (1u << 1)
-#define PP_ACCEPT_V2 (1u << 2)
+#define PP_ACCEPT_V1  (1u << 1)
+#define PP_ACCEPT_V2  (1u << 2)
 #define PP_ACCEPT_ANY (PP_ACCEPT_V1 | PP_ACCEPT_V2)
 
 enum pp_command { PP_CMD_LOCAL = 0, PP_CMD_PROXY = 1 };
@@ -67,20 +67,21 @@ struct pp_header {
 	uint8_t alpn[PP_ALPN_MAX];
 	char authority[PP_AUTHORITY_MAX + 1]; /* NUL-terminated too, for logging */
 	uint8_t unique_id[PP_UNIQUE_ID_MAX];
-	uint32_t crc32c;            /* as received; verified before PP_DONE */
-	unsigned int skipped_tlvs;  /* NOOP and types we do not interpret */
+	uint32_t crc32c;	   /* as received; verified before PP_DONE */
+	unsigned int skipped_tlvs; /* NOOP and types we do not interpret */
 };
 
 /* Returns the header's length, or -ENOSPC when cap is too small, -EINVAL for a header that
  * cannot be expressed, -EPROTONOSUPPORT for UDP (v1 names TCP only). LOCAL or AF_UNSPEC gives
- * "PROXY UNKNOWN\r\n". out is NUL-terminated: cap must leave room for the NUL, which the length excludes. */
+ * "PROXY UNKNOWN\r\n". out is NUL-terminated: cap must leave room for the NUL, which the length
+ * excludes. */
 int pp_build_v1(char *out, size_t cap, const struct pp_header *hdr) WARN_UNUSED;
 
 /* Flags for pp_build_v2(). The TLVs sent are those flagged in hdr->present. */
 #define PP_BUILD_CRC32C (1u << 0)
 /* Returns the header's length, or -ENOSPC or -EINVAL as pp_build_v1(). */
-int pp_build_v2(uint8_t *out, size_t cap, const struct pp_header *hdr, unsigned int flags)
-	WARN_UNUSED;
+int pp_build_v2(uint8_t *out, size_t cap, const struct pp_header *hdr,
+		unsigned int flags) WARN_UNUSED;
 
 enum pp_result {
 	PP_NEED_MORE,
@@ -92,8 +93,8 @@ enum pp_result {
 /* HAProxy's vocabulary, then the specific faults. */
 enum pp_reason {
 	PP_R_NONE,
-	PP_R_EMPTY,     /* closed before any byte */
-	PP_R_ABORTED,   /* closed within the header */
+	PP_R_EMPTY,   /* closed before any byte */
+	PP_R_ABORTED, /* closed within the header */
 	PP_R_TIMED_OUT,
 	PP_R_TRUNCATED, /* v1 line with missing fields */
 	PP_R_NOT_HEADER,
@@ -116,8 +117,8 @@ struct pp_parser {
 	enum pp_result state;
 	enum pp_reason reason;
 	uint8_t version; /* 0 until the first bytes decide */
-	uint16_t have;   /* bytes buffered */
-	uint16_t need;   /* v2: whole header length once its fixed part is in */
+	uint16_t have;	 /* bytes buffered */
+	uint16_t need;	 /* v2: whole header length once its fixed part is in */
 	uint8_t buf[PP_HEADER_MAX];
 };
 

@@ -38,7 +38,7 @@ static bool take(struct cursor *c, size_t len, struct cursor *out)
 {
 	if (len > c->n)
 		return false;
-	*out = (struct cursor){ c->p, len };
+	*out = (struct cursor){c->p, len};
 	c->p += len;
 	c->n -= len;
 	return true;
@@ -239,7 +239,7 @@ static enum sni_reason extensions(struct cursor c, struct found *f)
 
 static enum sni_reason client_hello(const struct hello *h, struct found *f)
 {
-	struct cursor c = { h->msg + TLS_HANDSHAKE_HEAD, h->need - TLS_HANDSHAKE_HEAD }, v;
+	struct cursor c = {h->msg + TLS_HANDSHAKE_HEAD, h->need - TLS_HANDSHAKE_HEAD}, v;
 	size_t version;
 
 	if (!u16(&c, &version))
@@ -307,7 +307,7 @@ enum sni_result sni_parse(const uint8_t *buf, size_t len, char *name, size_t nam
 			  size_t *namelen, struct sni_extra *extra)
 {
 	struct hello h; /* not zeroed: only its first have bytes are ever read */
-	struct found f = { .has_name = false };
+	struct found f = {.has_name = false};
 	enum sni_reason r;
 	enum sni_result result;
 
@@ -332,16 +332,16 @@ enum sni_result sni_parse(const uint8_t *buf, size_t len, char *name, size_t nam
 const char *sni_reason_str(enum sni_reason reason)
 {
 	static const char *const names[] = {
-		[SNI_R_NONE] = "none",
-		[SNI_R_NOT_TLS] = "not TLS",
-		[SNI_R_BAD_RECORD] = "bad record",
-		[SNI_R_NOT_HELLO] = "not a ClientHello",
-		[SNI_R_TOO_LONG] = "too long",
-		[SNI_R_BAD_LENGTH] = "bad length",
-		[SNI_R_BAD_VERSION] = "bad version",
-		[SNI_R_DUPLICATE] = "duplicate",
-		[SNI_R_BAD_NAME] = "bad name",
-		[SNI_R_NAME_TOO_LONG] = "name too long",
+	    [SNI_R_NONE] = "none",
+	    [SNI_R_NOT_TLS] = "not TLS",
+	    [SNI_R_BAD_RECORD] = "bad record",
+	    [SNI_R_NOT_HELLO] = "not a ClientHello",
+	    [SNI_R_TOO_LONG] = "too long",
+	    [SNI_R_BAD_LENGTH] = "bad length",
+	    [SNI_R_BAD_VERSION] = "bad version",
+	    [SNI_R_DUPLICATE] = "duplicate",
+	    [SNI_R_BAD_NAME] = "bad name",
+	    [SNI_R_NAME_TOO_LONG] = "name too long",
 	};
 
 	if ((unsigned int)reason >= ARRAY_SIZE(names) || !names[reason])

@@ -28,23 +28,23 @@ enum sni_result {
 
 enum sni_reason {
 	SNI_R_NONE,
-	SNI_R_NOT_TLS,         /* not a TLS handshake record */
-	SNI_R_BAD_RECORD,      /* record version or length */
-	SNI_R_NOT_HELLO,       /* a handshake message other than ClientHello */
-	SNI_R_TOO_LONG,        /* ClientHello beyond SNI_HELLO_MAX */
-	SNI_R_BAD_LENGTH,      /* a length field disagrees with its container */
+	SNI_R_NOT_TLS,	  /* not a TLS handshake record */
+	SNI_R_BAD_RECORD, /* record version or length */
+	SNI_R_NOT_HELLO,  /* a handshake message other than ClientHello */
+	SNI_R_TOO_LONG,	  /* ClientHello beyond SNI_HELLO_MAX */
+	SNI_R_BAD_LENGTH, /* a length field disagrees with its container */
 	SNI_R_BAD_VERSION,
-	SNI_R_DUPLICATE,       /* an extension or name type given twice */
-	SNI_R_BAD_NAME,        /* characters, empty labels, trailing dot */
-	SNI_R_NAME_TOO_LONG,   /* over SNI_NAME_MAX, or over the caller's buffer */
+	SNI_R_DUPLICATE,     /* an extension or name type given twice */
+	SNI_R_BAD_NAME,	     /* characters, empty labels, trailing dot */
+	SNI_R_NAME_TOO_LONG, /* over SNI_NAME_MAX, or over the caller's buffer */
 };
 
 /* Optional details of a parse. */
 struct sni_extra {
 	enum sni_reason reason;
-	size_t hello_len;         /* bytes of records the ClientHello took, on FOUND or NONE */
+	size_t hello_len; /* bytes of records the ClientHello took, on FOUND or NONE */
 	bool alpn_present;
-	uint16_t alpn_len;        /* 0 when absent or longer than SNI_ALPN_MAX */
+	uint16_t alpn_len;	    /* 0 when absent or longer than SNI_ALPN_MAX */
 	uint8_t alpn[SNI_ALPN_MAX]; /* the ProtocolNameList, wire format: length-prefixed names */
 };
 

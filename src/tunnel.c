@@ -17,7 +17,7 @@ struct tunnel_uapi_conn {
 	struct tunnel *t;
 };
 
-enum { TUN_STRIDE = (WG_HEADROOM + TUNNEL_PKT_MAX + WG_TAILROOM + 63) & ~63 };
+enum { SLOT_STRIDE = (WG_HEADROOM + TUNNEL_PKT_MAX + WG_TAILROOM + 63) & ~63 };
 
 /* Device ops: the device's only ways out. */
 
@@ -74,48 +74,92 @@ static uint64_t op_wall_now(void *ctx)
 
 /* The data path. */
 
+static uint8_t *slot(struct tunnel *t, unsigned int i)
+{
+	return t->slots + (size_t)i * SLOT_STRIDE + WG_HEADROOM;
+}
+
+/* Sends the sealed packets of tx[0..n) in sendmmsg batches; a source address the kernel refused
+ * is forgotten in the peer too. */
 static void send_sealed(struct tunnel *t, unsigned int n)
 {
 	struct udp_batch *b = &t->udp_out;
-	unsigned int i;
+	struct wg_tx *map[UDP_BATCH_MAX];
+	unsigned int i = 0;
 
-	b->count = 0;
-	for (i = 0; i < n; i++) {
-		struct udp_pkt *p;
+	while (i < n) {
+		for (b->count = 0; i < n && b->count < UDP_BATCH_MAX; i++) {
+			struct udp_pkt *p;
 
-		if (!t->tx[i].out_len)
-			continue;
-		p = &b->pkts[b->count++];
-		p->data = t->tx[i].out;
-		p->len = (uint32_t)t->tx[i].out_len;
-		p->ep = t->tx[i].peer->endpoint;
-	}
-	if (!b->count)
-		return;
-	udp_send_batch(&t->udp, b);
-	/* A source address the kernel refused is forgotten in the peer too. */
-	for (i = 0, b->count = 0; i < n; i++) {
-		struct wg_peer *peer = t->tx[i].peer;
+			if (!t->tx[i].out_len)
+				continue;
+			map[b->count] = &t->tx[i];
+			p = &b->pkts[b->count++];
+			p->data = t->tx[i].out;
+			p->len = (uint32_t)t->tx[i].out_len;
+			p->ep = t->tx[i].peer->endpoint;
+		}
+		if (!b->count)
+			return;
+		udp_send_batch(&t->udp, b);
+		for (unsigned int k = 0; k < b->count; k++) {
+			struct wg_peer *peer = map[k]->peer;
 
-		if (!t->tx[i].out_len)
-			continue;
-		if (!endpoint_has_src(&b->pkts[b->count++].ep) && peer->has_endpoint)
-			endpoint_clear_src(&peer->endpoint);
+			if (!endpoint_has_src(&b->pkts[k].ep) && peer->has_endpoint)
+				endpoint_clear_src(&peer->endpoint);
+		}
 	}
 }
 
+/* Turns one TUN read at slot *s into tx entries from tx[n]: the packet itself, or the segments
+ * of a TSO super-packet, written to the slots after it. Returns the entries added. */
+static unsigned int take_read(struct tunnel *t, unsigned int *s, unsigned int n, size_t len)
+{
+	uint8_t *pkt = slot(t, *s);
+	const struct virtio_net_hdr *h = (const void *)(pkt - OFFLOAD_HDR_LEN);
+	uint8_t *segs[TUNNEL_MAX_SEGS];
+	size_t lens[TUNNEL_MAX_SEGS];
+	int m;
+
+	if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		if (offload_finish_csum(h, pkt, len) < 0) {
+			t->dev.drops[DROP_BAD_PACKET]++;
+			return 0;
+		}
+		t->tx[n] = (struct wg_tx){ .data = pkt, .len = len };
+		*s += 1;
+		return 1;
+	}
+	for (m = 0; m < TUNNEL_MAX_SEGS; m++)
+		segs[m] = slot(t, *s + 1 + (unsigned int)m);
+	m = offload_split(h, pkt, len, segs, TUNNEL_PKT_MAX, lens, TUNNEL_MAX_SEGS);
+	if (m <= 0) {
+		t->dev.drops[DROP_BAD_PACKET]++;
+		return 0;
+	}
+	for (int i = 0; i < m; i++)
+		t->tx[n + (unsigned int)i] = (struct wg_tx){ .data = segs[i], .len = lens[i] };
+	*s += 1 + (unsigned int)m;
+	return (unsigned int)m;
+}
+
+/* Reads until TUNNEL_BATCH reads are done or the slots could not hold another super-packet. */
 static unsigned int read_tun(struct tunnel *t)
 {
-	unsigned int n;
+	size_t hl = t->vnet ? OFFLOAD_HDR_LEN : 0;
+	unsigned int n = 0, s = 0;
 
-	for (n = 0; n < TUNNEL_BATCH; n++) {
-		uint8_t *data = t->tun_bufs + (size_t)n * TUN_STRIDE + WG_HEADROOM;
-		ssize_t r = read(t->tun.fd, data, TUNNEL_PKT_MAX);
+	for (int reads = 0; reads < TUNNEL_BATCH && s + 1 + TUNNEL_MAX_SEGS <= TUNNEL_SLOTS;
+	     reads++) {
+		ssize_t r = read(t->tun.fd, slot(t, s) - hl, TUNNEL_PKT_MAX + hl);
 
-		if (r <= 0)
+		if (r <= (ssize_t)hl)
 			break;
-		t->tx[n].data = data;
-		t->tx[n].len = (size_t)r;
+		if (!t->vnet) {
+			t->tx[n++] = (struct wg_tx){ .data = slot(t, s++), .len = (size_t)r };
+			continue;
+		}
+		n += take_read(t, &s, n, (size_t)r - hl);
 	}
 	return n;
 }
@@ -131,17 +175,38 @@ static void tun_readable(struct loop_fd *lfd, uint32_t events)
 			return;
 		wg_device_send_batch(&t->dev, t->tx, n, loop_now());
 		send_sealed(t, n);
-		if (n < TUNNEL_BATCH)
-			return;
 	}
 }
 
+/* Decrypted packets go to the TUN; with virtio headers, consecutive TCP segments of a flow are
+ * merged first so that one write carries up to 64 KiB. The virtio header goes into the room the
+ * WireGuard data header used. */
 static void write_tun(struct tunnel *t, unsigned int n)
 {
+	unsigned int k = 0;
+
 	for (unsigned int i = 0; i < n; i++) {
 		if (!t->rx[i].out_len)
 			continue;
-		if (write(t->tun.fd, t->rx[i].out, t->rx[i].out_len) < 0)
+		t->out[k++] = (struct offload_pkt){
+			.data = t->rx[i].out,
+			.len = t->rx[i].out_len,
+			.cap = TUNNEL_PKT_MAX - (size_t)(t->rx[i].out - t->rx[i].data),
+		};
+	}
+	if (t->vnet)
+		offload_coalesce(t->out, k);
+	for (unsigned int i = 0; i < k; i++) {
+		struct offload_pkt *p = &t->out[i];
+		uint8_t *start = p->data;
+
+		if (p->merged)
+			continue;
+		if (t->vnet) {
+			start -= OFFLOAD_HDR_LEN;
+			memcpy(start, &p->hdr, OFFLOAD_HDR_LEN);
+		}
+		if (write(t->tun.fd, start, p->len + (size_t)(p->data - start)) < 0)
 			t->tun_write_errors++;
 	}
 }
@@ -317,6 +382,9 @@ static void link_event(void *ctx, const struct nl_event *ev)
 	}
 	if (ev->type != NL_LINK_NEW)
 		return;
+	/* Padding never goes past the MTU, so the device follows `ip link set mtu`. */
+	if (ev->mtu)
+		t->dev.mtu = ev->mtu;
 	up = ev->flags & IFF_UP;
 	if (up != t->dev.up) {
 		log_info("%s: interface %s", t->ifname, up ? "up" : "down");
@@ -352,6 +420,9 @@ static int open_fds(struct tunnel *t, bool serve_uapi)
 	ret = udp_open(&t->udp, 0, 0);
 	if (ret < 0)
 		return ret;
+	/* Segments of one super-packet leave as one UDP_SEGMENT send where the kernel can. */
+	if (udp_set_gso(&t->udp, true) < 0)
+		log_debug("%s: no UDP GSO; datagrams are sent one by one", t->ifname);
 	ret = watch_udp(t);
 	if (ret < 0)
 		return ret;
@@ -382,14 +453,29 @@ static int alloc_buffers(struct tunnel *t)
 {
 	int ret;
 
-	t->tun_bufs = malloc((size_t)TUNNEL_BATCH * TUN_STRIDE);
-	if (!t->tun_bufs)
+	/* Mostly address space: a page is touched only when a packet that large arrives. */
+	t->slots = malloc((size_t)TUNNEL_SLOTS * SLOT_STRIDE);
+	if (!t->slots)
 		return -ENOMEM;
 	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX);
 	if (ret < 0)
 		return ret;
-	/* Outgoing datagrams point into tun_bufs; the batch's own buffers stay unused. */
+	/* Outgoing datagrams point into the slots; the batch's own buffers stay unused. */
 	return udp_batch_init(&t->udp_out, TUNNEL_BATCH, 1);
+}
+
+/* With virtio headers and TSO the kernel hands over 64 KiB TCP super-packets; where the kernel
+ * refuses, plain packets. */
+static int open_tun(struct tunnel *t)
+{
+	int ret = tun_open(t->ifname, TUN_VNET_HDR, &t->tun.fd);
+
+	if (ret < 0)
+		return tun_open(t->ifname, 0, &t->tun.fd);
+	t->vnet = true;
+	if (tun_set_offload(t->tun.fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)
+		log_info("%s: no TSO on the TUN device; packets come one by one", t->ifname);
+	return 0;
 }
 
 int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi)
@@ -418,7 +504,7 @@ int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi)
 	if (!ret)
 		ret = alloc_buffers(t);
 	if (!ret)
-		ret = tun_open(t->ifname, 0, &t->tun.fd);
+		ret = open_tun(t);
 	if (ret < 0)
 		return ret;
 	t->own_link = true;
@@ -451,6 +537,6 @@ void tunnel_close(struct tunnel *t)
 	nl_close(&t->nl);
 	udp_batch_free(&t->udp_in);
 	udp_batch_free(&t->udp_out);
-	free(t->tun_bufs);
+	free(t->slots);
 	loop_free(&t->loop);
 }

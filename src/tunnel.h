@@ -11,12 +11,15 @@
 #include "device.h"
 #include "loop.h"
 #include "netlink.h"
+#include "offload.h"
 #include "udp.h"
 
 enum tunnel_limits {
-	TUNNEL_BATCH = UDP_BATCH_MAX,        /* packets per TUN read or UDP receive round */
-	TUNNEL_PKT_MAX = 65535,              /* largest IP packet a TUN read returns */
-	TUNNEL_ROUNDS = 4,                   /* batches per readiness event, so fds take turns */
+	TUNNEL_BATCH = UDP_BATCH_MAX,  /* datagrams per UDP receive round, TUN reads per send round */
+	TUNNEL_PKT_MAX = 65535,        /* largest IP packet a TUN read returns */
+	TUNNEL_SLOTS = 256,            /* packet buffers of a send round: reads and their segments */
+	TUNNEL_MAX_SEGS = 128,         /* segments of one TSO super-packet (MSS >= 536) */
+	TUNNEL_ROUNDS = 4,             /* batches per readiness event, so fds take turns */
 };
 
 struct tunnel_uapi_conn;
@@ -32,9 +35,11 @@ struct tunnel {
 	struct loop_fd tun, udp4, udp6, uapi, monitor;
 	struct loop_timer handshakes; /* more queued handshake work */
 
-	uint8_t *tun_bufs;
-	struct wg_tx tx[TUNNEL_BATCH];
+	bool vnet; /* TUN packets carry a virtio_net_hdr: TSO in, coalesced writes out */
+	uint8_t *slots; /* TUNNEL_SLOTS buffers with room to seal in place */
+	struct wg_tx tx[TUNNEL_SLOTS];
 	struct wg_rx rx[TUNNEL_BATCH];
+	struct offload_pkt out[TUNNEL_BATCH];
 	struct udp_batch udp_in, udp_out;
 
 	bool own_link;     /* created by us: deleting it is ours to do on exit */

@@ -400,6 +400,8 @@ static unsigned int gso_run(const struct udp_batch *b, unsigned int first)
 }
 
 struct run {
+	bool gso;         /* segments may share a message */
+	bool too_big;     /* a segment exceeded the path MTU: no GSO for the rest of the batch */
 	unsigned int first; /* packet index of msgs[0] */
 	unsigned int nmsgs, npkts;
 	uint8_t segs[UDP_BATCH_MAX]; /* packets carried by each message */
@@ -433,7 +435,7 @@ static void build_run(struct udp_socks *s, struct udp_batch *b, struct run *r, u
 	r->first = first;
 	r->nmsgs = 0;
 	while (i < b->count && b->pkts[i].ep.addr.sa.sa_family == family) {
-		unsigned int n = s->gso ? gso_run(b, i) : 1;
+		unsigned int n = r->gso ? gso_run(b, i) : 1;
 
 		for (unsigned int k = i; k < i + n; k++)
 			b->iovs[k] = (struct iovec){b->pkts[k].data, b->pkts[k].len};
@@ -477,6 +479,12 @@ static unsigned int send_run(struct udp_socks *s, struct udp_batch *b, struct ru
 		}
 		if (n == 0)
 			continue;
+		if (r->segs[m] > 1 && err == EMSGSIZE) {
+			/* Segments bigger than the route's MTU: they go one by one, and the
+			 * kernel fragments them, as it would without GSO. */
+			r->too_big = true;
+			return pkt - r->first;
+		}
 		if (r->segs[m] > 1 && (err == EIO || err == EINVAL)) {
 			/* No checksum offload on the route, or a segment over its MTU. */
 			log_limited(LOG_LEVEL_INFO, "udp: UDP GSO send failed, turning it off");
@@ -500,9 +508,12 @@ int udp_send_batch(struct udp_socks *s, struct udp_batch *b)
 	unsigned int i = 0;
 	int sent = 0;
 
+	r.gso = s->gso;
+	r.too_big = false;
 	while (i < b->count) {
 		build_run(s, b, &r, i);
 		i += send_run(s, b, &r, &sent);
+		r.gso = s->gso && !r.too_big;
 	}
 	return sent;
 }

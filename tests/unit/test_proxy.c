@@ -36,11 +36,11 @@ struct outcome {
 
 /* Feeds buf in pieces of the given sizes (the last size repeats), stopping at the first
  * answer that is not PP_NEED_MORE, as a connection's reader would. */
-static struct outcome feed(unsigned int accept, const uint8_t *buf, size_t len,
-			   const size_t *sizes, size_t nsizes)
+static struct outcome feed(unsigned int accept, const uint8_t *buf, size_t len, const size_t *sizes,
+			   size_t nsizes)
 {
 	static struct pp_parser p;
-	struct outcome o = { .result = PP_NEED_MORE };
+	struct outcome o = {.result = PP_NEED_MORE};
 	size_t off = 0, i = 0;
 
 	pp_parser_init(&p, accept);
@@ -94,12 +94,13 @@ static bool hdr_eq(const struct pp_header *a, const struct pp_header *b)
 	if ((a->present & PP_HAS_ALPN) &&
 	    (a->alpn_len != b->alpn_len || memcmp(a->alpn, b->alpn, a->alpn_len)))
 		return false;
-	if ((a->present & PP_HAS_AUTHORITY) && (a->authority_len != b->authority_len ||
-						memcmp(a->authority, b->authority, a->authority_len)))
+	if ((a->present & PP_HAS_AUTHORITY) &&
+	    (a->authority_len != b->authority_len ||
+	     memcmp(a->authority, b->authority, a->authority_len)))
 		return false;
-	return !(a->present & PP_HAS_UNIQUE_ID) || (a->unique_id_len == b->unique_id_len &&
-						    !memcmp(a->unique_id, b->unique_id,
-							    a->unique_id_len));
+	return !(a->present & PP_HAS_UNIQUE_ID) ||
+	       (a->unique_id_len == b->unique_id_len &&
+		!memcmp(a->unique_id, b->unique_id, a->unique_id_len));
 }
 
 static void test_crc32c(void)
@@ -108,7 +109,7 @@ static void test_crc32c(void)
 	CHECK(crc32c((const uint8_t *)"123456789", 9) == 0xE3069283u);
 	CHECK(crc32c(NULL, 0) == 0);
 	/* RFC 3720 appendix B.4: 32 bytes of zeroes. */
-	uint8_t zero[32] = { 0 };
+	uint8_t zero[32] = {0};
 	CHECK(crc32c(zero, sizeof(zero)) == 0x8A9136AAu);
 	CHECK(crc32c_update(crc32c((const uint8_t *)"1234", 4), (const uint8_t *)"56789", 5) ==
 	      0xE3069283u);
@@ -193,7 +194,7 @@ static void test_v2_known(void)
 
 static void test_v2_unix_and_tlvs(void)
 {
-	uint8_t in[PP_HEADER_MAX] = { 0 };
+	uint8_t in[PP_HEADER_MAX] = {0};
 	size_t n = check_unhex(in, "0d0a0d0a000d0a515549540a 21 31 00e6"); /* 216 + 14 */
 	struct outcome o;
 
@@ -213,11 +214,11 @@ static void random_header(struct pp_header *h, int version)
 	h->version = (uint8_t)version;
 	h->command = version == 1 || rnd() % 5 ? PP_CMD_PROXY : PP_CMD_LOCAL;
 	if (h->command == PP_CMD_PROXY) {
-		static const sa_family_t fams[] = { AF_INET, AF_INET6, AF_INET6, AF_UNSPEC };
+		static const sa_family_t fams[] = {AF_INET, AF_INET6, AF_INET6, AF_UNSPEC};
 		h->addr.family = fams[rnd() % ARRAY_SIZE(fams)];
 		if (h->addr.family != AF_UNSPEC)
-			h->addr.transport = version == 1 || rnd() % 2 ? PP_TRANSPORT_STREAM
-								      : PP_TRANSPORT_DGRAM;
+			h->addr.transport =
+			    version == 1 || rnd() % 2 ? PP_TRANSPORT_STREAM : PP_TRANSPORT_DGRAM;
 		rnd_bytes((uint8_t *)&h->addr.src, h->addr.family == AF_INET ? 4 : 16);
 		rnd_bytes((uint8_t *)&h->addr.dst, h->addr.family == AF_INET ? 4 : 16);
 		if (h->addr.family == AF_UNSPEC) {
@@ -282,7 +283,7 @@ static void check_splits(unsigned int accept, const uint8_t *in, size_t len)
 	size_t one = 1;
 
 	for (size_t k = 1; k < len; k++) {
-		size_t sizes[2] = { k, len };
+		size_t sizes[2] = {k, len};
 
 		o = feed(accept, in, len, sizes, 2);
 		CHECK(o.result == whole.result && o.reason == whole.reason);
@@ -317,10 +318,10 @@ static void test_splits(void)
 	}
 	/* Malformed inputs fail the same way however they arrive. */
 	const char *bad[] = {
-		"PROXY TCP4 1.2.3.4 ::1 1 2\r\nxx",
-		"PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n",
-		"PROXY UNKNOWN \n",
-		"POST / HTTP/1.1\r\n",
+	    "PROXY TCP4 1.2.3.4 ::1 1 2\r\nxx",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n",
+	    "PROXY UNKNOWN \n",
+	    "POST / HTTP/1.1\r\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		check_splits(PP_ACCEPT_ANY, (const uint8_t *)bad[i], strlen(bad[i]));
@@ -357,60 +358,67 @@ struct bad_case {
 #define SIG "0d0a0d0a000d0a515549540a"
 
 static const struct bad_case bad_cases[] = {
-	{ "no CRLF in 107 bytes", "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", NULL, PP_R_TOO_LONG },
-	{ "108 bytes with CRLF", "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", NULL, PP_R_TOO_LONG },
-	{ "lone LF", "PROXY UNKNOWN\n", NULL, PP_R_BAD_HEADER },
-	{ "lone CR", "PROXY UNKNOWN\rx\r\n", NULL, PP_R_BAD_HEADER },
-	{ "NUL in line", "PROXY TCP4 1.2.3.4\0", NULL, PP_R_BAD_HEADER },
-	{ "no space after PROXY", "PROXY\r\n", NULL, PP_R_BAD_SIGNATURE },
-	{ "v1 bad protocol", "PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_PROTOCOL },
-	{ "v1 empty protocol", "PROXY \r\n", NULL, PP_R_BAD_HEADER },
-	{ "v1 missing port", "PROXY TCP4 1.2.3.4 5.6.7.8 80\r\n", NULL, PP_R_TRUNCATED },
-	{ "v1 protocol alone", "PROXY TCP6\r\n", NULL, PP_R_TRUNCATED },
-	{ "v1 extra field", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", NULL, PP_R_BAD_HEADER },
-	{ "v1 double space", "PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n", NULL, PP_R_BAD_HEADER },
-	{ "v1 trailing space", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n", NULL, PP_R_BAD_HEADER },
-	{ "TCP4 with IPv6", "PROXY TCP4 ::1 5.6.7.8 1 2\r\n", NULL, PP_R_FAMILY_MISMATCH },
-	{ "TCP6 with IPv4", "PROXY TCP6 ::1 5.6.7.8 1 2\r\n", NULL, PP_R_FAMILY_MISMATCH },
-	{ "v4 octet over 255", "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS },
-	{ "v4 leading zero", "PROXY TCP4 1.2.3.04 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS },
-	{ "v4 three parts", "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS },
-	{ "v4 five parts", "PROXY TCP4 1.2.3.4.5 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS },
-	{ "v6 garbage", "PROXY TCP6 ::1 fe80::zz 1 2\r\n", NULL, PP_R_BAD_ADDRESS },
-	{ "port over 65535", "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", NULL, PP_R_BAD_PORT },
-	{ "port leading zero", "PROXY TCP4 1.2.3.4 5.6.7.8 1 080\r\n", NULL, PP_R_BAD_PORT },
-	{ "port sign", "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n", NULL, PP_R_BAD_PORT },
-	{ "port garbage", "PROXY TCP4 1.2.3.4 5.6.7.8 8a 2\r\n", NULL, PP_R_BAD_PORT },
-	{ "port too many digits", "PROXY TCP4 1.2.3.4 5.6.7.8 1 000001\r\n", NULL, PP_R_BAD_PORT },
-	{ "v2 bad signature", NULL, "0d0a0d0a000d0a515549580a 21 11 000c", PP_R_BAD_SIGNATURE },
-	{ "v2 version 1", NULL, SIG "11 11 000c", PP_R_BAD_VERSION },
-	{ "v2 version 3", NULL, SIG "31 11 000c", PP_R_BAD_VERSION },
-	{ "v2 command 2", NULL, SIG "22 11 000c", PP_R_BAD_COMMAND },
-	{ "v2 family 4", NULL, SIG "21 41 000c", PP_R_BAD_PROTOCOL },
-	{ "v2 transport 3", NULL, SIG "21 13 000c", PP_R_BAD_PROTOCOL },
-	{ "v2 length over cap", NULL, SIG "21 11 07f1", PP_R_TOO_LONG },
-	{ "v2 length 0xffff", NULL, SIG "21 11 ffff", PP_R_TOO_LONG },
-	{ "v2 v4 below 12", NULL, SIG "21 11 000b", PP_R_FAMILY_MISMATCH },
-	{ "v2 v6 below 36", NULL, SIG "21 21 000c", PP_R_FAMILY_MISMATCH },
-	{ "v2 unix below 216", NULL, SIG "21 31 0024", PP_R_FAMILY_MISMATCH },
-	{ "v2 truncated TLV value", NULL,
-	  SIG "21 11 0011 01020304 05060708 0001 0002 05 0003 aabb", PP_R_BAD_TLV },
-	{ "v2 truncated TLV head", NULL, SIG "21 11 000e 01020304 05060708 0001 0002 0500",
-	  PP_R_BAD_TLV },
-	{ "v2 unique id over 128", NULL, SIG "20 00 0084 05 0081", PP_R_BAD_TLV },
-	{ "v2 empty ALPN", NULL, SIG "20 00 0003 01 0000", PP_R_BAD_TLV },
-	{ "v2 duplicate ALPN", NULL, SIG "20 00 0008 01 0001 61 01 0001 62", PP_R_BAD_TLV },
-	{ "v2 short CRC TLV", NULL, SIG "20 00 0006 03 0003 000000", PP_R_BAD_TLV },
-	{ "v2 NUL in authority", NULL, SIG "20 00 0005 02 0002 6100", PP_R_BAD_TLV },
-	{ "v2 bad CRC", NULL, SIG "21 11 0013 01020304 05060708 0001 0002 03 0004 12345678",
-	  PP_R_BAD_CRC },
+    {"no CRLF in 107 bytes",
+     "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+     NULL, PP_R_TOO_LONG},
+    {"108 bytes with CRLF",
+     "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+     NULL, PP_R_TOO_LONG},
+    {"lone LF", "PROXY UNKNOWN\n", NULL, PP_R_BAD_HEADER},
+    {"lone CR", "PROXY UNKNOWN\rx\r\n", NULL, PP_R_BAD_HEADER},
+    {"NUL in line", "PROXY TCP4 1.2.3.4\0", NULL, PP_R_BAD_HEADER},
+    {"no space after PROXY", "PROXY\r\n", NULL, PP_R_BAD_SIGNATURE},
+    {"v1 bad protocol", "PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_PROTOCOL},
+    {"v1 empty protocol", "PROXY \r\n", NULL, PP_R_BAD_HEADER},
+    {"v1 missing port", "PROXY TCP4 1.2.3.4 5.6.7.8 80\r\n", NULL, PP_R_TRUNCATED},
+    {"v1 protocol alone", "PROXY TCP6\r\n", NULL, PP_R_TRUNCATED},
+    {"v1 extra field", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", NULL, PP_R_BAD_HEADER},
+    {"v1 double space", "PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n", NULL, PP_R_BAD_HEADER},
+    {"v1 trailing space", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n", NULL, PP_R_BAD_HEADER},
+    {"TCP4 with IPv6", "PROXY TCP4 ::1 5.6.7.8 1 2\r\n", NULL, PP_R_FAMILY_MISMATCH},
+    {"TCP6 with IPv4", "PROXY TCP6 ::1 5.6.7.8 1 2\r\n", NULL, PP_R_FAMILY_MISMATCH},
+    {"v4 octet over 255", "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS},
+    {"v4 leading zero", "PROXY TCP4 1.2.3.04 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS},
+    {"v4 three parts", "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS},
+    {"v4 five parts", "PROXY TCP4 1.2.3.4.5 5.6.7.8 1 2\r\n", NULL, PP_R_BAD_ADDRESS},
+    {"v6 token too long",
+     "PROXY TCP6 1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb ::1 1 2\r\n", NULL,
+     PP_R_BAD_ADDRESS},
+    {"v6 garbage", "PROXY TCP6 ::1 fe80::zz 1 2\r\n", NULL, PP_R_BAD_ADDRESS},
+    {"port over 65535", "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", NULL, PP_R_BAD_PORT},
+    {"port leading zero", "PROXY TCP4 1.2.3.4 5.6.7.8 1 080\r\n", NULL, PP_R_BAD_PORT},
+    {"port sign", "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n", NULL, PP_R_BAD_PORT},
+    {"port garbage", "PROXY TCP4 1.2.3.4 5.6.7.8 8a 2\r\n", NULL, PP_R_BAD_PORT},
+    {"port too many digits", "PROXY TCP4 1.2.3.4 5.6.7.8 1 000001\r\n", NULL, PP_R_BAD_PORT},
+    {"v2 bad signature", NULL, "0d0a0d0a000d0a515549580a 21 11 000c", PP_R_BAD_SIGNATURE},
+    {"v2 version 1", NULL, SIG "11 11 000c", PP_R_BAD_VERSION},
+    {"v2 version 3", NULL, SIG "31 11 000c", PP_R_BAD_VERSION},
+    {"v2 command 2", NULL, SIG "22 11 000c", PP_R_BAD_COMMAND},
+    {"v2 family 4", NULL, SIG "21 41 000c", PP_R_BAD_PROTOCOL},
+    {"v2 transport 3", NULL, SIG "21 13 000c", PP_R_BAD_PROTOCOL},
+    {"v2 length over cap", NULL, SIG "21 11 07f1", PP_R_TOO_LONG},
+    {"v2 length 0xffff", NULL, SIG "21 11 ffff", PP_R_TOO_LONG},
+    {"v2 v4 below 12", NULL, SIG "21 11 000b", PP_R_FAMILY_MISMATCH},
+    {"v2 v6 below 36", NULL, SIG "21 21 000c", PP_R_FAMILY_MISMATCH},
+    {"v2 unix below 216", NULL, SIG "21 31 0024", PP_R_FAMILY_MISMATCH},
+    {"v2 truncated TLV value", NULL, SIG "21 11 0011 01020304 05060708 0001 0002 05 0003 aabb",
+     PP_R_BAD_TLV},
+    {"v2 truncated TLV head", NULL, SIG "21 11 000e 01020304 05060708 0001 0002 0500",
+     PP_R_BAD_TLV},
+    {"v2 unique id over 128", NULL, SIG "20 00 0084 05 0081", PP_R_BAD_TLV},
+    {"v2 empty ALPN", NULL, SIG "20 00 0003 01 0000", PP_R_BAD_TLV},
+    {"v2 duplicate ALPN", NULL, SIG "20 00 0008 01 0001 61 01 0001 62", PP_R_BAD_TLV},
+    {"v2 short CRC TLV", NULL, SIG "20 00 0006 03 0003 000000", PP_R_BAD_TLV},
+    {"v2 NUL in authority", NULL, SIG "20 00 0005 02 0002 6100", PP_R_BAD_TLV},
+    {"v2 bad CRC", NULL, SIG "21 11 0013 01020304 05060708 0001 0002 03 0004 12345678",
+     PP_R_BAD_CRC},
 };
 
 static void test_malformed(void)
 {
-	uint8_t in[PP_HEADER_MAX + 64] = { 0 };
+	uint8_t in[PP_HEADER_MAX + 64] = {0};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
 		const struct bad_case *c = &bad_cases[i];
@@ -470,7 +478,7 @@ static void test_bad_crc_flip(void)
 static void test_not_proxy(void)
 {
 	const char *http = "GET / HTTP/1.1\r\n";
-	const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 };
+	const uint8_t tls[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
 	struct pp_parser p;
 	struct pp_header h;
 	size_t used, rlen;
@@ -543,7 +551,7 @@ static void test_eof_and_deadline(void)
 
 static void test_builders(void)
 {
-	struct pp_header h = { .version = 1, .command = PP_CMD_PROXY };
+	struct pp_header h = {.version = 1, .command = PP_CMD_PROXY};
 	char line[128];
 	uint8_t wire[64];
 
@@ -586,10 +594,10 @@ static void test_builders(void)
 
 static void test_sockaddrs(void)
 {
-	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(1234) };
-	struct sockaddr_in d4 = { .sin_family = AF_INET, .sin_port = htons(80) };
-	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(1234) };
-	struct sockaddr_in6 d6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(1234)};
+	struct sockaddr_in d4 = {.sin_family = AF_INET, .sin_port = htons(80)};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(1234)};
+	struct sockaddr_in6 d6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
 	struct sockaddr_storage a, b;
 	struct pp_addr pa;
 
@@ -620,7 +628,7 @@ static void test_sockaddrs(void)
 static void test_random(void)
 {
 	uint8_t in[PP_HEADER_MAX + 32];
-	unsigned int outcomes[4] = { 0 };
+	unsigned int outcomes[4] = {0};
 
 	for (int i = 0; i < 20000; i++) {
 		size_t len = 1 + rnd() % (i % 10 ? 120 : sizeof(in) - 1);
@@ -636,7 +644,7 @@ static void test_random(void)
 			for (int k = rnd() % 3; k >= 0; k--)
 				in[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
 		}
-		size_t sizes[3] = { 1 + rnd() % 20, 1 + rnd() % 200, 1 + rnd() % 7 };
+		size_t sizes[3] = {1 + rnd() % 20, 1 + rnd() % 200, 1 + rnd() % 7};
 		struct outcome o = feed(PP_ACCEPT_ANY, in, len, sizes, 3);
 		struct outcome w = feed_whole(PP_ACCEPT_ANY, in, len);
 

@@ -11,55 +11,51 @@
  * closes (15 0301 0002 0232), which is not part of the ClientHello. */
 
 /* -servername x.example.org: TLS 1.3 style (supported_versions, key_share). */
-static const char hello_tls13[] =
-	"160301013a0100013603035502212a6c33ba232a5c907851b6b4bf6780eedb51"
-	"f48813a0d82b22c087d32320756b8335ea38e6a8aeac3704060df6ff665e7f6b"
-	"49ca216c0ea914ce67a6a863003e130213031301c02cc030009fcca9cca8ccaa"
-	"c02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d"
-	"009c003d003c0035002f00ff010000af00000012001000000d782e6578616d70"
-	"6c652e6f7267000b000403000102000a00160014001d0017001e001900180100"
-	"0101010201030104002300000016000000170000000d002a0028040305030603"
-	"080708080809080a080b08040805080604010501060103030301030204020502"
-	"0602002b0009080304030303020301002d00020101003300260024001d002040"
-	"17ca25735b9f53cebbcce0bcf441c3d8fbe2e8038a68fdd2f774407b7bff7d15"
-	"030100020232";
+static const char hello_tls13[] = "160301013a0100013603035502212a6c33ba232a5c907851b6b4bf6780eedb51"
+				  "f48813a0d82b22c087d32320756b8335ea38e6a8aeac3704060df6ff665e7f6b"
+				  "49ca216c0ea914ce67a6a863003e130213031301c02cc030009fcca9cca8ccaa"
+				  "c02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d"
+				  "009c003d003c0035002f00ff010000af00000012001000000d782e6578616d70"
+				  "6c652e6f7267000b000403000102000a00160014001d0017001e001900180100"
+				  "0101010201030104002300000016000000170000000d002a0028040305030603"
+				  "080708080809080a080b08040805080604010501060103030301030204020502"
+				  "0602002b0009080304030303020301002d00020101003300260024001d002040"
+				  "17ca25735b9f53cebbcce0bcf441c3d8fbe2e8038a68fdd2f774407b7bff7d15"
+				  "030100020232";
 
 /* -noservername: no server_name extension. */
-static const char hello_nosni[] =
-	"16030101240100012003037a2b1c9626189b89cc8c31496d2101ba59e793fe3b"
-	"af13c8f51565a51d8c0f3f2011149c12fa260f2529f1d9dcb4e1a058bf0f64a3"
-	"eede5e040a16d5dbf33d3863003e130213031301c02cc030009fcca9cca8ccaa"
-	"c02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d"
-	"009c003d003c0035002f00ff01000099000b000403000102000a00160014001d"
-	"0017001e0019001801000101010201030104002300000016000000170000000d"
-	"002a0028040305030603080708080809080a080b080408050806040105010601"
-	"030303010302040205020602002b0009080304030303020301002d0002010100"
-	"3300260024001d00200dff45cc35fee2e3ce55a3178f06b603923feb0eb0d7df"
-	"7ae9e38ebe6993671715030100020232";
+static const char hello_nosni[] = "16030101240100012003037a2b1c9626189b89cc8c31496d2101ba59e793fe3b"
+				  "af13c8f51565a51d8c0f3f2011149c12fa260f2529f1d9dcb4e1a058bf0f64a3"
+				  "eede5e040a16d5dbf33d3863003e130213031301c02cc030009fcca9cca8ccaa"
+				  "c02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d"
+				  "009c003d003c0035002f00ff01000099000b000403000102000a00160014001d"
+				  "0017001e0019001801000101010201030104002300000016000000170000000d"
+				  "002a0028040305030603080708080809080a080b080408050806040105010601"
+				  "030303010302040205020602002b0009080304030303020301002d0002010100"
+				  "3300260024001d00200dff45cc35fee2e3ce55a3178f06b603923feb0eb0d7df"
+				  "7ae9e38ebe6993671715030100020232";
 
 /* -tls1_2 -servername x.example.org: TLS 1.2 style, no session id, no supported_versions. */
-static const char hello_tls12[] =
-	"16030100cd010000c90303a2e3723119bc6604e8a4ce89d13d60ff16ffba56fd"
-	"09c6017081fcbba08a1a49000038c02cc030009fcca9cca8ccaac02bc02f009e"
-	"c024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d003c"
-	"0035002f00ff0100006800000012001000000d782e6578616d706c652e6f7267"
-	"000b000403000102000a000c000a001d0017001e001900180023000000160000"
-	"00170000000d002a0028040305030603080708080809080a080b080408050806"
-	"04010501060103030301030204020502060215030100020232";
+static const char hello_tls12[] = "16030100cd010000c90303a2e3723119bc6604e8a4ce89d13d60ff16ffba56fd"
+				  "09c6017081fcbba08a1a49000038c02cc030009fcca9cca8ccaac02bc02f009e"
+				  "c024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d003c"
+				  "0035002f00ff0100006800000012001000000d782e6578616d706c652e6f7267"
+				  "000b000403000102000a000c000a001d0017001e001900180023000000160000"
+				  "00170000000d002a0028040305030603080708080809080a080b080408050806"
+				  "04010501060103030301030204020502060215030100020232";
 
 /* -servername X.Example.ORG -alpn h2,http/1.1: a mixed-case name and an ALPN list. */
-static const char hello_alpn[] =
-	"160301014c0100014803031027b4eca9e2a94f1dd963c4558db3bae7f032af59"
-	"a6e134fcaa973fb39b4af320ea976bf7c269f08b90d58855400d3e4dca0886bc"
-	"c81572ec206108497be2a926003e130213031301c02cc030009fcca9cca8ccaa"
-	"c02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d"
-	"009c003d003c0035002f00ff010000c100000012001000000d582e4578616d70"
-	"6c652e4f5247000b000403000102000a00160014001d0017001e001900180100"
-	"0101010201030104002300000010000e000c02683208687474702f312e310016"
-	"000000170000000d002a0028040305030603080708080809080a080b08040805"
-	"0806040105010601030303010302040205020602002b00090803040303030203"
-	"01002d00020101003300260024001d00207700fa5289ebf57ddb3178f31f3f31"
-	"890ea03614b436d8172fca721784d2a56615030100020232";
+static const char hello_alpn[] = "160301014c0100014803031027b4eca9e2a94f1dd963c4558db3bae7f032af59"
+				 "a6e134fcaa973fb39b4af320ea976bf7c269f08b90d58855400d3e4dca0886bc"
+				 "c81572ec206108497be2a926003e130213031301c02cc030009fcca9cca8ccaa"
+				 "c02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d"
+				 "009c003d003c0035002f00ff010000c100000012001000000d582e4578616d70"
+				 "6c652e4f5247000b000403000102000a00160014001d0017001e001900180100"
+				 "0101010201030104002300000010000e000c02683208687474702f312e310016"
+				 "000000170000000d002a0028040305030603080708080809080a080b08040805"
+				 "0806040105010601030303010302040205020602002b00090803040303030203"
+				 "01002d00020101003300260024001d00207700fa5289ebf57ddb3178f31f3f31"
+				 "890ea03614b436d8172fca721784d2a56615030100020232";
 
 #define BUF_MAX (2 * SNI_HELLO_MAX + 64)
 
@@ -85,7 +81,7 @@ struct parsed {
 
 static struct parsed parse(const uint8_t *buf, size_t len)
 {
-	struct parsed p = { .namelen = 12345 };
+	struct parsed p = {.namelen = 12345};
 
 	memset(p.name, 'Z', sizeof(p.name));
 	p.result = sni_parse(buf, len, p.name, sizeof(p.name), &p.namelen, &p.extra);
@@ -135,10 +131,10 @@ static void test_captured(void)
 		const char *name;
 		const char *alpn;
 	} cases[] = {
-		{ hello_tls13, SNI_FOUND, "x.example.org", NULL },
-		{ hello_nosni, SNI_NONE, NULL, NULL },
-		{ hello_tls12, SNI_FOUND, "x.example.org", NULL },
-		{ hello_alpn, SNI_FOUND, "x.example.org", "\x02h2\x08http/1.1" },
+	    {hello_tls13, SNI_FOUND, "x.example.org", NULL},
+	    {hello_nosni, SNI_NONE, NULL, NULL},
+	    {hello_tls12, SNI_FOUND, "x.example.org", NULL},
+	    {hello_alpn, SNI_FOUND, "x.example.org", "\x02h2\x08http/1.1"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -176,7 +172,7 @@ static void test_fragmented(void)
 
 	/* Every split of the handshake message across two records. */
 	for (size_t k = 1; k < msglen; k++) {
-		size_t sizes[2] = { k, msglen };
+		size_t sizes[2] = {k, msglen};
 
 		len = refragment(out, in, sizes, 2);
 		p = parse(out, len);
@@ -185,7 +181,7 @@ static void test_fragmented(void)
 	}
 	CHECK(failures == 0);
 	/* Every truncation of one such split, including inside the second record's header. */
-	size_t sizes[2] = { 100, msglen };
+	size_t sizes[2] = {100, msglen};
 	len = refragment(out, in, sizes, 2);
 	check_truncations(out, len, SNI_FOUND);
 
@@ -247,24 +243,24 @@ static void close_len(struct writer *w, size_t at, size_t width, int delta)
 
 struct hello_spec {
 	const char *names[2]; /* host_name entries of server_name */
-	int sni_exts;         /* how many server_name extensions (default 1 when a name is set) */
+	int sni_exts;	      /* how many server_name extensions (default 1 when a name is set) */
 	const char *alpn;     /* wire-format protocol list, NULL for none */
 	size_t alpn_len;      /* when it holds a NUL */
 	unsigned int version; /* legacy_version, default 0x0303 */
 	int session_id_len;
-	int cipher_len;       /* default 2 */
-	int compression_len;  /* default 1 */
+	int cipher_len;	     /* default 2 */
+	int compression_len; /* default 1 */
 	bool no_extensions;
 	int ext_delta, sni_list_delta, name_delta; /* corrupt these length fields */
-	int sni_trailing;     /* bytes inside server_name after its list */
-	size_t pad;           /* bytes of padding extension (RFC 7685) */
-	int trailing;         /* bytes after the extensions */
+	int sni_trailing;			   /* bytes inside server_name after its list */
+	size_t pad;				   /* bytes of padding extension (RFC 7685) */
+	int trailing;				   /* bytes after the extensions */
 };
 
 static size_t make_hello(uint8_t *dst, const struct hello_spec *s)
 {
-	struct writer w = { dst, 0 };
-	uint8_t zero[64] = { 0 };
+	struct writer w = {dst, 0};
+	uint8_t zero[64] = {0};
 
 	put8(&w, 0x16);
 	put16(&w, 0x0301);
@@ -324,7 +320,7 @@ static size_t make_hello(uint8_t *dst, const struct hello_spec *s)
 
 static void test_synthesised_valid(void)
 {
-	struct hello_spec s = { .names = { "A-b_c.Example.ORG" }, .alpn = "\x02h2" };
+	struct hello_spec s = {.names = {"A-b_c.Example.ORG"}, .alpn = "\x02h2"};
 	size_t n = make_hello(in, &s);
 	struct parsed p = parse(in, n);
 
@@ -333,7 +329,7 @@ static void test_synthesised_valid(void)
 	check_truncations(in, n, SNI_FOUND);
 
 	/* An old-style hello without extensions is valid and names nothing. */
-	s = (struct hello_spec){ .no_extensions = true, .session_id_len = 32 };
+	s = (struct hello_spec){.no_extensions = true, .session_id_len = 32};
 	n = make_hello(in, &s);
 	CHECK(parse(in, n).result == SNI_NONE);
 	check_truncations(in, n, SNI_NONE);
@@ -343,20 +339,20 @@ static void test_synthesised_valid(void)
 	memset(name, 'a', 255);
 	name[255] = '\0';
 	name[63] = name[127] = name[191] = '.';
-	s = (struct hello_spec){ .names = { name } };
+	s = (struct hello_spec){.names = {name}};
 	n = make_hello(in, &s);
 	p = parse(in, n);
 	CHECK(p.result == SNI_FOUND && p.namelen == 255 && !strcmp(p.name, name));
 
 	/* A host_name beside a name of another type, which is skipped. */
-	s = (struct hello_spec){ .names = { "a.org", "b.org" } };
+	s = (struct hello_spec){.names = {"a.org", "b.org"}};
 	n = make_hello(in, &s);
 	in[58] = 7; /* the first entry's name_type */
 	p = parse(in, n);
 	CHECK(p.result == SNI_FOUND && !strcmp(p.name, "b.org"));
 
 	/* The largest hello the cap allows, padded, in one record. */
-	s = (struct hello_spec){ .names = { "big.example.org" } };
+	s = (struct hello_spec){.names = {"big.example.org"}};
 	s.pad = SNI_HELLO_MAX - make_hello(in, &s) - 4;
 	n = make_hello(in, &s);
 	CHECK(n == SNI_HELLO_MAX);
@@ -366,7 +362,7 @@ static void test_synthesised_valid(void)
 
 static void test_limits(void)
 {
-	struct hello_spec s = { .names = { "x.example.org" } };
+	struct hello_spec s = {.names = {"x.example.org"}};
 	struct parsed p;
 	size_t len, one = 1;
 
@@ -377,7 +373,7 @@ static void test_limits(void)
 	CHECK(p.result == SNI_BAD && p.reason == SNI_R_TOO_LONG);
 
 	/* A declared message length beyond the cap fails on the handshake header alone. */
-	const uint8_t huge[] = { 0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0xff, 0xff };
+	const uint8_t huge[] = {0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0xff, 0xff};
 	p = parse(huge, sizeof(huge));
 	CHECK(p.result == SNI_BAD && p.reason == SNI_R_TOO_LONG);
 
@@ -389,14 +385,14 @@ static void test_limits(void)
 	p = parse(out, len);
 	CHECK(p.result == SNI_BAD && p.reason == SNI_R_TOO_LONG);
 	CHECK(parse(out, SNI_HELLO_MAX - 100).result == SNI_NEED_MORE);
-	/* Records ending exactly at the cap: one more record header byte is enough to give up. */
+	/* Records ending exactly at the cap with the hello unfinished: nothing more could fit. */
 	size_t three = 3;
 	s.pad = 8000;
 	make_hello(in, &s);
 	len = refragment(out, in, &three, 1);
 	CHECK(len > SNI_HELLO_MAX && SNI_HELLO_MAX % 8 == 0);
-	CHECK(parse(out, SNI_HELLO_MAX).result == SNI_NEED_MORE);
-	CHECK(parse(out, SNI_HELLO_MAX + 1).reason == SNI_R_TOO_LONG);
+	CHECK(parse(out, SNI_HELLO_MAX - 1).result == SNI_NEED_MORE);
+	CHECK(parse(out, SNI_HELLO_MAX).reason == SNI_R_TOO_LONG);
 }
 
 struct bad_hello {
@@ -406,36 +402,41 @@ struct bad_hello {
 };
 
 static const char long_name[] =
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aa"; /* 256 bytes */
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aa"; /* 256 bytes */
 
 static const struct bad_hello bad_hellos[] = {
-	{ "version 2.0", { .names = { "a.org" }, .version = 0x0200 }, SNI_R_BAD_VERSION },
-	{ "session id 33", { .names = { "a.org" }, .session_id_len = 33 }, SNI_R_BAD_LENGTH },
-	{ "odd cipher suites", { .names = { "a.org" }, .cipher_len = 3 }, SNI_R_BAD_LENGTH },
-	{ "no compression", { .names = { "a.org" }, .compression_len = -1 }, SNI_R_BAD_LENGTH },
-	{ "extensions short", { .names = { "a.org" }, .ext_delta = -1 }, SNI_R_BAD_LENGTH },
-	{ "extensions long", { .names = { "a.org" }, .ext_delta = 1 }, SNI_R_BAD_LENGTH },
-	{ "bytes after extensions", { .names = { "a.org" }, .trailing = 2 }, SNI_R_BAD_LENGTH },
-	{ "name list short", { .names = { "a.org" }, .sni_list_delta = -1 }, SNI_R_BAD_LENGTH },
-	{ "name list long", { .names = { "a.org" }, .sni_list_delta = 1 }, SNI_R_BAD_LENGTH },
-	{ "bytes after name list", { .names = { "a.org" }, .sni_trailing = 1 }, SNI_R_BAD_LENGTH },
-	{ "name long", { .names = { "a.org" }, .name_delta = 1 }, SNI_R_BAD_LENGTH },
-	{ "name short", { .names = { "a.org" }, .name_delta = -1 }, SNI_R_BAD_LENGTH },
-	{ "two host names", { .names = { "a.org", "b.org" } }, SNI_R_DUPLICATE },
-	{ "two server_name", { .names = { "a.org" }, .sni_exts = 2 }, SNI_R_DUPLICATE },
-	{ "empty ALPN name", { .names = { "a.org" }, .alpn = "\x02h2\x00", .alpn_len = 4 }, SNI_R_BAD_LENGTH },
-	{ "ALPN overrun", { .names = { "a.org" }, .alpn = "\x05h2" }, SNI_R_BAD_LENGTH },
-	{ "space in name", { .names = { "a b.org" } }, SNI_R_BAD_NAME },
-	{ "empty label", { .names = { "a..org" } }, SNI_R_BAD_NAME },
-	{ "leading dot", { .names = { ".a.org" } }, SNI_R_BAD_NAME },
-	{ "trailing dot", { .names = { "a.org." } }, SNI_R_BAD_NAME },
-	{ "non-ASCII", { .names = { "\xc3\xa9.org" } }, SNI_R_BAD_NAME },
-	{ "slash", { .names = { "a/b.org" } }, SNI_R_BAD_NAME },
-	{ "label of 64", { .names = { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.org" } },
-	  SNI_R_BAD_NAME },
-	{ "name of 256", { .names = { long_name } }, SNI_R_NAME_TOO_LONG },
+    {"version 2.0", {.names = {"a.org"}, .version = 0x0200}, SNI_R_BAD_VERSION},
+    {"session id 33", {.names = {"a.org"}, .session_id_len = 33}, SNI_R_BAD_LENGTH},
+    {"odd cipher suites", {.names = {"a.org"}, .cipher_len = 3}, SNI_R_BAD_LENGTH},
+    {"no compression", {.names = {"a.org"}, .compression_len = -1}, SNI_R_BAD_LENGTH},
+    {"extensions short", {.names = {"a.org"}, .ext_delta = -1}, SNI_R_BAD_LENGTH},
+    {"extensions long", {.names = {"a.org"}, .ext_delta = 1}, SNI_R_BAD_LENGTH},
+    {"bytes after extensions", {.names = {"a.org"}, .trailing = 2}, SNI_R_BAD_LENGTH},
+    {"name list short", {.names = {"a.org"}, .sni_list_delta = -1}, SNI_R_BAD_LENGTH},
+    {"name list long", {.names = {"a.org"}, .sni_list_delta = 1}, SNI_R_BAD_LENGTH},
+    {"bytes after name list", {.names = {"a.org"}, .sni_trailing = 1}, SNI_R_BAD_LENGTH},
+    {"name long", {.names = {"a.org"}, .name_delta = 1}, SNI_R_BAD_LENGTH},
+    {"name short", {.names = {"a.org"}, .name_delta = -1}, SNI_R_BAD_LENGTH},
+    {"two host names", {.names = {"a.org", "b.org"}}, SNI_R_DUPLICATE},
+    {"two server_name", {.names = {"a.org"}, .sni_exts = 2}, SNI_R_DUPLICATE},
+    {"empty ALPN name",
+     {.names = {"a.org"}, .alpn = "\x02h2\x00", .alpn_len = 4},
+     SNI_R_BAD_LENGTH},
+    {"ALPN overrun", {.names = {"a.org"}, .alpn = "\x05h2"}, SNI_R_BAD_LENGTH},
+    {"space in name", {.names = {"a b.org"}}, SNI_R_BAD_NAME},
+    {"empty label", {.names = {"a..org"}}, SNI_R_BAD_NAME},
+    {"leading dot", {.names = {".a.org"}}, SNI_R_BAD_NAME},
+    {"trailing dot", {.names = {"a.org."}}, SNI_R_BAD_NAME},
+    {"non-ASCII", {.names = {"\xc3\xa9.org"}}, SNI_R_BAD_NAME},
+    {"slash", {.names = {"a/b.org"}}, SNI_R_BAD_NAME},
+    {"label of 64",
+     {.names = {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.org"}},
+     SNI_R_BAD_NAME},
+    {"name of 256", {.names = {long_name}}, SNI_R_NAME_TOO_LONG},
 };
 
 static void test_malformed(void)
@@ -453,7 +454,8 @@ static void test_malformed(void)
 				p.result, sni_reason_str(p.reason));
 		/* A broken hello is never mistaken for a complete one before its end. */
 		for (size_t k = 0; k < n; k++)
-			CHECK(parse(in, k).result == SNI_NEED_MORE || parse(in, k).result == SNI_BAD);
+			CHECK(parse(in, k).result == SNI_NEED_MORE ||
+			      parse(in, k).result == SNI_BAD);
 	}
 
 	/* The caller's buffer bounds the name. */
@@ -468,13 +470,13 @@ static void test_malformed(void)
 static void test_not_tls(void)
 {
 	const char *http = "GET / HTTP/1.1\r\n";
-	const uint8_t sslv2[] = { 0x80, 0x2e, 0x01, 0x00, 0x02 };
-	const uint8_t appdata[] = { 0x17, 0x03, 0x03, 0x00, 0x10 };
-	const uint8_t badver[] = { 0x16, 0x02, 0x00 };
-	const uint8_t minor[] = { 0x16, 0x03, 0x05 };
-	const uint8_t empty_rec[] = { 0x16, 0x03, 0x01, 0x00, 0x00 };
-	const uint8_t big_rec[] = { 0x16, 0x03, 0x01, 0x40, 0x01 };
-	const uint8_t server_hello[] = { 0x16, 0x03, 0x03, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00 };
+	const uint8_t sslv2[] = {0x80, 0x2e, 0x01, 0x00, 0x02};
+	const uint8_t appdata[] = {0x17, 0x03, 0x03, 0x00, 0x10};
+	const uint8_t badver[] = {0x16, 0x02, 0x00};
+	const uint8_t minor[] = {0x16, 0x03, 0x05};
+	const uint8_t empty_rec[] = {0x16, 0x03, 0x01, 0x00, 0x00};
+	const uint8_t big_rec[] = {0x16, 0x03, 0x01, 0x40, 0x01};
+	const uint8_t server_hello[] = {0x16, 0x03, 0x03, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00};
 	struct parsed p;
 
 	/* The first byte decides. */
@@ -497,8 +499,8 @@ static void test_not_tls(void)
  * lowercase name, and the verdict on the whole input equals that on its ClientHello alone. */
 static void test_random(void)
 {
-	const char *sources[] = { hello_tls13, hello_nosni, hello_tls12, hello_alpn };
-	unsigned int seen[4] = { 0 };
+	const char *sources[] = {hello_tls13, hello_nosni, hello_tls12, hello_alpn};
+	unsigned int seen[4] = {0};
 
 	for (int i = 0; i < 20000; i++) {
 		size_t n;
@@ -519,7 +521,8 @@ static void test_random(void)
 		struct parsed p = parse(copy, n);
 		seen[p.result]++;
 		if (p.result == SNI_FOUND) {
-			CHECK(p.namelen && p.namelen <= SNI_NAME_MAX && strlen(p.name) == p.namelen);
+			CHECK(p.namelen && p.namelen <= SNI_NAME_MAX &&
+			      strlen(p.name) == p.namelen);
 			for (size_t k = 0; k < p.namelen; k++)
 				CHECK(p.name[k] < 'A' || p.name[k] > 'Z');
 		}
