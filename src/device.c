@@ -53,8 +53,11 @@ void wg_device_free(struct wg_device *dev)
 	allowedips_free(&dev->allowedips);
 	index_table_free(&dev->index);
 	cookie_checker_clear(&dev->cookie_checker);
-	if (dev->jobs)
-		crypto_wipe(dev->jobs, MAX_QUEUED_INCOMING_HANDSHAKES * sizeof(*dev->jobs));
+	/* Processed jobs were wiped as they went: only the queued ones are left to wipe, which
+	 * spares touching (and faulting in) the whole queue at every teardown. */
+	for (unsigned int i = 0; dev->jobs && i < dev->jobs_count; i++)
+		crypto_wipe(&dev->jobs[(dev->jobs_head + i) % MAX_QUEUED_INCOMING_HANDSHAKES],
+			    sizeof(*dev->jobs));
 	free(dev->jobs);
 	noise_static_identity_clear(&dev->identity);
 	crypto_wipe(dev, sizeof(*dev));

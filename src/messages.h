@@ -135,6 +135,7 @@ enum drop_reason {
 	DROP_NO_ROUTE,      /* no peer's allowed IPs cover the destination */
 	DROP_NO_ENDPOINT,   /* peer has no endpoint to send to */
 	DROP_QUEUE_FULL,    /* a bounded queue was full */
+	DROP_DOWN,          /* the interface is down */
 	DROP__MAX
 };
 
@@ -160,6 +161,7 @@ static inline const char *drop_reason_str(enum drop_reason r)
 		[DROP_NO_ROUTE] = "no_route",
 		[DROP_NO_ENDPOINT] = "no_endpoint",
 		[DROP_QUEUE_FULL] = "queue_full",
+		[DROP_DOWN] = "interface_down",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";
 }

@@ -44,13 +44,20 @@ static void handshake_complete(struct wg_peer *peer, uint64_t now)
 }
 
 /* Paper, section 6.2: an initiator whose session nears REJECT_AFTER_TIME rekeys once, even
- * if it has nothing to send. */
-static void keep_key_fresh(struct wg_peer *peer, struct noise_keypair *kp, uint64_t now)
+ * if it has nothing to send. The age is the current keypair's, whichever one the packet came
+ * on: a late packet of the previous session must not start a handshake (as in the kernel). */
+static void keep_key_fresh(struct wg_peer *peer, uint64_t now)
 {
-	if (!peer->sent_lastminute_handshake && noise_keypair_should_rekey_on_receive(kp, now)) {
+	struct noise_keypair *kp;
+
+	if (peer->sent_lastminute_handshake)
+		return;
+	kp = noise_keypairs_current(&peer->keypairs);
+	if (noise_keypair_should_rekey_on_receive(kp, now)) {
 		peer->sent_lastminute_handshake = true;
 		wg_send_handshake_initiation(peer, now, false);
 	}
+	noise_keypair_put(kp);
 }
 
 /* Decrypts in place; true when pkt now holds a fresh, authentic payload of peer. */
@@ -74,12 +81,15 @@ static bool open_data(struct wg_peer *peer, struct noise_keypair *kp, struct wg_
 
 static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 {
-	const struct message_data *msg = (const void *)pkt->data;
-	struct noise_keypair *kp = noise_keypair_lookup(&dev->index, msg->key_idx);
+	uint8_t *payload = pkt->data + sizeof(struct message_data);
+	struct noise_keypair *kp;
 	struct wg_peer *peer;
-	uint8_t *payload = pkt->data + sizeof(*msg);
+	uint32_t key_idx;
 	size_t plen, len;
 
+	/* A datagram split out of a GRO batch starts at any byte: no struct access through it. */
+	memcpy(&key_idx, pkt->data + offsetof(struct message_data, key_idx), sizeof(key_idx));
+	kp = noise_keypair_lookup(&dev->index, key_idx);
 	if (!kp) {
 		dev->drops[DROP_UNKNOWN_INDEX]++;
 		return;
@@ -94,7 +104,7 @@ static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 		handshake_complete(peer, now);
 		wg_send_staged(peer, now);
 	}
-	keep_key_fresh(peer, kp, now);
+	keep_key_fresh(peer, now);
 	timers_any_authenticated_packet_received(&peer->timers, now);
 	timers_any_authenticated_packet_traversal(&peer->timers, now);
 	if (!plen) /* keepalive */
@@ -119,16 +129,18 @@ out:
 
 static void receive_cookie(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 {
-	const struct message_handshake_cookie *msg = (const void *)pkt->data;
+	struct message_handshake_cookie msg;
 	struct index_entry *e;
 	enum drop_reason reason;
 
-	e = index_lookup(&dev->index, msg->receiver_index, INDEX_HANDSHAKE | INDEX_KEYPAIR);
+	/* Copied, as the datagram may be unaligned (see receive_data()); the size is checked. */
+	memcpy(&msg, pkt->data, sizeof(msg));
+	e = index_lookup(&dev->index, msg.receiver_index, INDEX_HANDSHAKE | INDEX_KEYPAIR);
 	if (!e) {
 		dev->drops[DROP_UNKNOWN_INDEX]++;
 		return;
 	}
-	if (!cookie_message_consume(msg, &((struct wg_peer *)e->owner)->cookie, now, &reason))
+	if (!cookie_message_consume(&msg, &((struct wg_peer *)e->owner)->cookie, now, &reason))
 		peer_drop(e->owner, reason);
 }
 

@@ -216,8 +216,10 @@ void wg_device_send_batch(struct wg_device *dev, struct wg_tx *pkts, unsigned in
 			run.peer = peer;
 			run.kp = noise_keypairs_current(&peer->keypairs);
 		}
-		if (!dev->up)
+		if (!dev->up) {
+			peer_drop(peer, DROP_DOWN);
 			continue;
+		}
 		if (!seal(&run, pkt, now)) {
 			/* No usable session: keep the packet (and order) until one exists. */
 			stage(peer, pkt->data, pkt->len);
