@@ -33,12 +33,17 @@ int wg_device_init(struct wg_device *dev, const struct wg_device_ops *ops, uint6
 	ret = cookie_checker_init(&dev->cookie_checker, NULL, now);
 	if (ret < 0)
 		goto err_index;
+	ret = ratelimiter_init(&dev->ratelimiter);
+	if (ret < 0)
+		goto err_cookie;
 	dev->jobs = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->jobs));
 	if (!dev->jobs) {
 		ret = -ENOMEM;
-		goto err_cookie;
+		goto err_ratelimiter;
 	}
 	return 0;
+err_ratelimiter:
+	ratelimiter_free(&dev->ratelimiter);
 err_cookie:
 	cookie_checker_clear(&dev->cookie_checker);
 err_index:
@@ -59,6 +64,7 @@ void wg_device_free(struct wg_device *dev)
 		crypto_wipe(&dev->jobs[(dev->jobs_head + i) % MAX_QUEUED_INCOMING_HANDSHAKES],
 			    sizeof(*dev->jobs));
 	free(dev->jobs);
+	ratelimiter_free(&dev->ratelimiter);
 	noise_static_identity_clear(&dev->identity);
 	crypto_wipe(dev, sizeof(*dev));
 }

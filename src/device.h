@@ -17,6 +17,7 @@
 #include "messages.h"
 #include "noise.h"
 #include "peer.h"
+#include "ratelimiter.h"
 #include "uapi.h"
 #include "udp.h"
 
@@ -72,6 +73,7 @@ struct wg_device {
 	unsigned int jobs_head, jobs_count;
 	uint64_t last_under_load;
 	bool was_under_load;
+	struct ratelimiter ratelimiter; /* per source, for messages with a valid mac2 under load */
 
 	uint64_t drops[DROP__MAX]; /* drops that name no peer */
 	struct wg_device_ops ops;

@@ -276,6 +276,11 @@ static void process_one(struct wg_device *dev, struct wg_handshake_job *job, uin
 		dev->drops[DROP_COOKIE]++;
 		return;
 	}
+	/* A valid mac2 proves the address; each address still gets only its share. */
+	if (load && !ratelimiter_allow(&dev->ratelimiter, &job->src.addr.sa, now)) {
+		dev->drops[DROP_RATELIMIT]++;
+		return;
+	}
 	if (job->len == sizeof(struct message_handshake_initiation))
 		peer = consume_initiation(dev, job, now);
 	else
