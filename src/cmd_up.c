@@ -1,11 +1,13 @@
-/* porthole up FILE: a tunnel (and later the gateway) from one wg-quick style file, in the
- * foreground. porthole check FILE: the same file's validation alone. */
+/* porthole up FILE: a tunnel and the gateway's [Forward]s from one wg-quick style file, in the
+ * foreground; a file with only [Forward]s runs the gateway alone, as a plain forwarder beside
+ * kernel WireGuard. porthole check FILE: the same file's validation alone. */
 #include <errno.h>
 #include <libgen.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gateway.h"
 #include "log.h"
 #include "netconf.h"
 #include "subcommands.h"
@@ -103,10 +105,55 @@ static int bring_up(struct tunnel *t, struct porthole_config *cfg, struct netcon
 	return ret;
 }
 
+static int gateway_start(struct gateway **gw, struct loop *loop, const struct porthole_config *cfg)
+{
+	char err[512];
+
+	*gw = NULL;
+	if (!cfg->nforwards)
+		return 0;
+	if (gateway_open(gw, loop, cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	log_info("gateway: %zu forwards", cfg->nforwards);
+	return 0;
+}
+
+static void forwarder_signal(struct loop *loop, int signo)
+{
+	log_info("gateway: %s, shutting down", strsignal(signo));
+	loop_stop(loop);
+}
+
+/* No [Interface]: the forwards on a loop of their own. */
+static int forward_only(const struct porthole_config *cfg)
+{
+	struct gateway *gw;
+	struct loop loop;
+	int ret = 1;
+
+	if (loop_init(&loop) < 0) {
+		log_err("gateway: cannot create the event loop");
+		return 1;
+	}
+	if (loop_signal(&loop, SIGTERM, forwarder_signal) < 0 ||
+	    loop_signal(&loop, SIGINT, forwarder_signal) < 0)
+		goto out;
+	if (gateway_start(&gw, &loop, cfg) < 0)
+		goto out;
+	ret = loop_run(&loop) < 0 ? 1 : 0;
+	gateway_close(gw);
+out:
+	loop_free(&loop);
+	return ret;
+}
+
 int up_main(int argc, char *argv[])
 {
 	struct porthole_config cfg = { 0 };
 	struct netconf_state st = { 0 };
+	struct gateway *gw = NULL;
 	char ifname[IFNAMSIZ];
 	struct tunnel *t;
 	int ret = 1;
@@ -118,9 +165,10 @@ int up_main(int argc, char *argv[])
 	if (load(argv[1], &cfg) < 0 || resolve_endpoints(&cfg) < 0)
 		goto out_cfg;
 	if (!cfg.has_interface) {
-		fprintf(stderr, "%s: no [Interface] section; forward-only files need the gateway, "
-				"which this build does not have yet\n",
-			argv[1]);
+		ret = cfg.nforwards ? forward_only(&cfg) : 1;
+		if (!cfg.nforwards)
+			fprintf(stderr, "%s: neither [Interface] nor [Forward]: nothing to run\n",
+				argv[1]);
 		goto out_cfg;
 	}
 	if (ifname_of(argv[1], ifname) < 0)
@@ -139,7 +187,10 @@ int up_main(int argc, char *argv[])
 		goto out_netconf;
 	log_info("%s: up, %zu peers, listening on port %u", ifname, cfg.iface.npeers,
 		 t->udp.port);
+	if (gateway_start(&gw, &t->loop, &cfg) < 0)
+		goto out_netconf;
 	ret = tunnel_run(t);
+	gateway_close(gw);
 out_netconf:
 	netconf_down(&t->nl, &st);
 out_tunnel:

@@ -25,17 +25,18 @@ enum fwd_limits {
 	/* The PROXY header we send: v2 with IPv6 addresses, AUTHORITY, UNIQUE_ID and CRC32C. */
 	FWD_HEADER_MAX = 16 + 36 + 3 + PP_AUTHORITY_MAX + 3 + 16 + 3 + 4,
 	FWD_UNIQUE_ID_LEN = 16,
-	FWD_PIPE_SIZE = 1 << 20,   /* asked of F_SETPIPE_SZ; the kernel may give less */
-	FWD_ACCEPT_BATCH = 64,     /* accept4() calls per listener wakeup */
-	FWD_PUMP_ROUNDS = 16,      /* read/write rounds per direction per wakeup, for fairness */
-	FWD_UDP_BATCH = 64,        /* datagrams per socket wakeup */
+	FWD_PIPE_SIZE = 1 << 20, /* asked of F_SETPIPE_SZ; the kernel may give less */
+	FWD_ACCEPT_BATCH = 64,	 /* accept4() calls per listener wakeup */
+	FWD_PUMP_ROUNDS = 16,	 /* read/write rounds per direction per wakeup, for fairness */
+	FWD_UDP_BATCH = 64,	 /* datagrams per socket wakeup */
 	FWD_UDP_MAX = 65535,
 };
-static_assert(FWD_BUF_SIZE >= FWD_EARLY_MAX, "the early bytes must fit the upstream buffer");
+static_assert(FWD_BUF_SIZE - FWD_HEADER_MAX >= FWD_EARLY_MAX,
+	      "the early bytes and the PROXY header we send must fit the upstream buffer");
 
-#define FWD_RETRY_NS       (200 * NSEC_PER_MSEC) /* between connect attempts */
-#define FWD_PROXY_TIMEOUT_NS PP_TIMEOUT_NS       /* from accept, not from the last byte */
-#define FWD_HELLO_TIMEOUT_NS (5 * NSEC_PER_SEC)  /* from accept, as the PROXY deadline */
+#define FWD_RETRY_NS	     (200 * NSEC_PER_MSEC) /* between connect attempts */
+#define FWD_PROXY_TIMEOUT_NS PP_TIMEOUT_NS	   /* from accept, not from the last byte */
+#define FWD_HELLO_TIMEOUT_NS (5 * NSEC_PER_SEC)	   /* from accept, as the PROXY deadline */
 
 /* A connection's life; one handler per state and event in fwd_tcp.c. The PROXY header we send
  * is the first thing queued for the target, so "sending the header" is the start of RELAY. */
@@ -43,7 +44,7 @@ enum fwd_state {
 	FWD_READ_PROXY, /* AcceptProxy: waiting for a PROXY header, or for plain bytes */
 	FWD_READ_HELLO, /* SNI routing: accumulating the ClientHello */
 	FWD_CONNECTING, /* connecting to the target, retrying until ConnectTimeout */
-	FWD_RELAY,      /* moving bytes both ways; header and early bytes go first */
+	FWD_RELAY,	/* moving bytes both ways; header and early bytes go first */
 };
 
 /* One direction of a relay: bytes read from one socket, waiting to be written to the other.
@@ -76,19 +77,17 @@ struct fwd_conn {
 	enum fwd_state state;
 	struct loop_fd client, target;
 	struct loop_timer deadline; /* the current state's deadline, or the idle check */
-	struct loop_timer kick;     /* a connect retry, or more relay work after a full round */
+	struct loop_timer kick;	    /* a connect retry, or more relay work after a full round */
 	uint64_t accepted_ns, last_ns, connect_by_ns;
 	struct sockaddr_storage peer; /* the connection's real source */
-	struct pp_addr addr;          /* client and destination: the PROXY ones when received */
-	bool from_proxy, trusted, per_source, splice;
+	struct pp_addr addr;	      /* client and destination: the PROXY ones when received */
+	bool from_proxy, trusted, per_source;
 	char authority[SNI_NAME_MAX + 1];
 	uint16_t authority_len;
-	uint8_t hdr[FWD_HEADER_MAX];
-	uint16_t hdr_off, hdr_len;
 	struct fwd_dir up, down; /* client -> target, target -> client */
 	uint8_t up_buf[FWD_BUF_SIZE];
 	union {
-		struct pp_parser pp;             /* READ_PROXY only */
+		struct pp_parser pp;		/* READ_PROXY only */
 		uint8_t down_buf[FWD_BUF_SIZE]; /* RELAY only */
 	};
 };
@@ -101,11 +100,13 @@ struct fwd_group {
 	enum fwd_protocol proto;
 	struct sockaddr_storage listen;
 	struct loop_fd lfd;
+	struct loop_timer resume; /* TCP: retries accept after running out of descriptors */
 	struct fwd_forward **fwds;
 	size_t nfwds;
 	struct fwd_forward *dflt; /* the one without ServerName, if any */
 	bool route_sni;
 	bool paused; /* at the limit: the listener is out of the loop */
+	bool resume_added;
 	uint32_t active, limit;
 	LIST_HEAD(, fwd_conn) conns;
 	struct fwd_udp *udp;
@@ -138,6 +139,13 @@ int fwd_socket(int family, int type);
 /* fwd_tcp.c */
 void fwd_tcp_acceptable(struct loop_fd *lfd, uint32_t events);
 void fwd_tcp_close_all(struct fwd_group *g);
+
+/* splice.c: 0 or a negative errno. fwd_dir_pump() moves d from -> to until it blocks; on an
+ * error *at_source tells whether reading from or writing to failed. *again: rounds ran out. */
+int fwd_dir_pipes(struct fwd_dir *d) WARN_UNUSED;
+void fwd_dir_close(struct fwd_dir *d);
+int fwd_dir_pump(struct fwd_dir *d, int from, int to, uint64_t *counter, bool *at_source,
+		 bool *again, bool *moved) WARN_UNUSED;
 
 /* fwd_udp.c */
 int fwd_udp_open(struct fwd_group *g);

@@ -14,9 +14,9 @@
 #include "log.h"
 
 static const char *const error_names[GW_ERR_MAX] = {
-	[GW_ERR_DENIED] = "denied",   [GW_ERR_LIMIT] = "limit",     [GW_ERR_PROXY] = "proxy",
-	[GW_ERR_SNI] = "sni",         [GW_ERR_CONNECT] = "connect", [GW_ERR_IDLE] = "idle",
-	[GW_ERR_RESET] = "reset",     [GW_ERR_IO] = "io",
+    [GW_ERR_DENIED] = "denied", [GW_ERR_LIMIT] = "limit",     [GW_ERR_PROXY] = "proxy",
+    [GW_ERR_SNI] = "sni",	[GW_ERR_CONNECT] = "connect", [GW_ERR_IDLE] = "idle",
+    [GW_ERR_RESET] = "reset",	[GW_ERR_IO] = "io",
 };
 
 const char *gateway_error_str(enum gateway_error err)
@@ -28,8 +28,8 @@ const char *gateway_error_str(enum gateway_error err)
 
 static bool prefix_match(const struct allowed_ip *ip, int family, const uint8_t *addr)
 {
-	const uint8_t *net = family == AF_INET ? (const uint8_t *)&ip->addr.v4
-					       : (const uint8_t *)&ip->addr.v6;
+	const uint8_t *net =
+	    family == AF_INET ? (const uint8_t *)&ip->addr.v4 : (const uint8_t *)&ip->addr.v6;
 	unsigned int bytes = ip->cidr / 8, bits = ip->cidr % 8;
 
 	if (ip->family != family)
@@ -236,8 +236,8 @@ fail:
 
 static bool same_listen(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	size_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-					     : sizeof(struct sockaddr_in6);
+	size_t len =
+	    a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 
 	return a->ss_family == b->ss_family && !memcmp(a, b, len);
 }
@@ -259,7 +259,8 @@ static int group_join(struct gateway *gw, struct fwd_forward *f)
 	struct fwd_forward **fwds;
 
 	if (!g) {
-		struct fwd_group **groups = reallocarray(gw->groups, gw->ngroups + 1, sizeof(*g));
+		struct fwd_group **groups =
+		    reallocarray(gw->groups, gw->ngroups + 1, sizeof(*groups));
 
 		if (!groups)
 			return -ENOMEM;
@@ -308,9 +309,9 @@ static int listen_socket(const struct fwd_group *g)
 	ret = set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	if (!ret && family == AF_INET6)
 		ret = set_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
-	if (!ret && bind(fd, (const struct sockaddr *)&g->listen,
-			 family == AF_INET ? sizeof(struct sockaddr_in)
-					   : sizeof(struct sockaddr_in6)) < 0)
+	if (!ret &&
+	    bind(fd, (const struct sockaddr *)&g->listen,
+		 family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0)
 		ret = -errno;
 	if (!ret && g->proto == FWD_TCP && listen(fd, SOMAXCONN) < 0)
 		ret = -errno;
@@ -319,6 +320,11 @@ static int listen_socket(const struct fwd_group *g)
 		return ret;
 	}
 	return fd;
+}
+
+static void resume_fired(struct loop_timer *t)
+{
+	fwd_group_resume(container_of(t, struct fwd_group, resume));
 }
 
 static int group_open(struct fwd_group *g, char *err, size_t errlen)
@@ -336,7 +342,8 @@ static int group_open(struct fwd_group *g, char *err, size_t errlen)
 	g->lfd.fd = ret;
 	if (g->proto == FWD_UDP)
 		ret = fwd_udp_open(g);
-	else {
+	else if ((ret = loop_timer_add(g->gw->loop, &g->resume, resume_fired)) == 0) {
+		g->resume_added = true;
 		g->lfd.cb = fwd_tcp_acceptable;
 		ret = loop_add(g->gw->loop, &g->lfd, EPOLLIN);
 	}
@@ -353,6 +360,8 @@ static void group_close(struct fwd_group *g)
 		fwd_tcp_close_all(g);
 		if (g->lfd.fd >= 0 && !g->paused)
 			loop_del(g->gw->loop, &g->lfd);
+		if (g->resume_added)
+			loop_timer_remove(g->gw->loop, &g->resume);
 	}
 	if (g->lfd.fd >= 0)
 		close(g->lfd.fd);

@@ -20,14 +20,14 @@ struct gateway;
 
 /* How connections (TCP) or flows (UDP) that did not end normally ended. */
 enum gateway_error {
-	GW_ERR_DENIED,    /* AllowFrom, or a PROXY header from an untrusted source */
-	GW_ERR_LIMIT,     /* MaxConnections, MaxConnectionsPerSource, or the UDP flow table */
-	GW_ERR_PROXY,     /* bad, missing or late PROXY header */
-	GW_ERR_SNI,       /* bad or late ClientHello, or no forward for its name */
-	GW_ERR_CONNECT,   /* target unreachable until ConnectTimeout, or refused for good */
-	GW_ERR_IDLE,      /* IdleTimeout */
-	GW_ERR_RESET,     /* a reset by either side, passed on to the other */
-	GW_ERR_IO,        /* any other socket error, or out of descriptors or memory */
+	GW_ERR_DENIED,	/* AllowFrom, or a PROXY header from an untrusted source */
+	GW_ERR_LIMIT,	/* MaxConnections, MaxConnectionsPerSource, or the UDP flow table */
+	GW_ERR_PROXY,	/* bad, missing or late PROXY header */
+	GW_ERR_SNI,	/* bad or late ClientHello, or no forward for its name */
+	GW_ERR_CONNECT, /* target unreachable until ConnectTimeout, or refused for good */
+	GW_ERR_IDLE,	/* IdleTimeout */
+	GW_ERR_RESET,	/* a reset by either side, passed on to the other */
+	GW_ERR_IO,	/* any other socket error, or out of descriptors or memory */
 	GW_ERR_MAX,
 };
 
@@ -35,12 +35,12 @@ enum gateway_error {
  * header, a ClientHello matching nothing) count on the group's default forward, or its first. */
 struct gateway_stats {
 	const char *name;
-	uint64_t active;     /* open connections or UDP flows */
-	uint64_t total;      /* accepted connections or created flows */
-	uint64_t bytes_in;   /* client -> target, payload only (no PROXY header) */
-	uint64_t bytes_out;  /* target -> client */
+	uint64_t active;    /* open connections or UDP flows */
+	uint64_t total;	    /* accepted connections or created flows */
+	uint64_t bytes_in;  /* client -> target, payload only (no PROXY header) */
+	uint64_t bytes_out; /* target -> client */
 	uint64_t errors[GW_ERR_MAX];
-	uint64_t proxy_failures; /* PROXY headers refused, a subset of errors[] */
+	uint64_t proxy_failures;   /* PROXY headers refused, a subset of errors[] */
 	uint64_t splice_fallbacks; /* connections that wanted splice(2) but used the copy path */
 };
 

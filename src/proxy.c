@@ -511,10 +511,13 @@ static enum pp_reason decode_v2(struct pp_parser *p, struct pp_header *out)
 
 	out->version = 2;
 	out->command = p->buf[12] & 0x0f;
-	/* LOCAL means the real endpoints; UNIX and UNSPEC addresses are of no use to us. */
+	/* LOCAL means the real endpoints; UNIX and UNSPEC addresses are of no use to us, nor are
+	 * those of an UNSPEC transport, which the receiver "should ignore" (spec 2.2). Found by
+	 * fuzz_proxy: "\x10" gave an AF_INET header with no transport, which no builder sends. */
 	if (out->command == PP_CMD_PROXY) {
 		out->addr.transport = p->buf[13] & 0x0f;
-		if (family == PP2_AF_INET || family == PP2_AF_INET6)
+		if ((family == PP2_AF_INET || family == PP2_AF_INET6) &&
+		    out->addr.transport != PP_TRANSPORT_UNSPEC)
 			decode_addrs(p->buf + PP_V2_HEAD, family, &out->addr);
 	}
 	r = decode_tlvs(p->buf, tlv_at, p->have, out, &crc_at);

@@ -397,8 +397,11 @@ static void monitor_readable(struct loop_fd *lfd, uint32_t events)
 	struct tunnel *t = container_of(lfd, struct tunnel, monitor);
 
 	if (nl_monitor_read(&t->nl, link_event, t) < 0 || !if_nametoindex(t->ifname)) {
-		/* Overrun or error: the interface itself is the truth. */
-		if (!if_nametoindex(t->ifname)) {
+		/* Overrun or error, or the deletion's own message not read yet (only the link
+		 * going down was): the interface itself is the truth. own_link is already false
+		 * when link_event() saw the deletion and said so. */
+		if (t->own_link && !if_nametoindex(t->ifname)) {
+			log_info("%s: interface gone, exiting", t->ifname);
 			t->own_link = false;
 			loop_stop(&t->loop);
 		}
