@@ -72,8 +72,6 @@ static ssize_t fill_copy(struct fwd_dir *d, int fd)
 		d->len -= d->off;
 		d->off = 0;
 	}
-	if (d->len == FWD_BUF_SIZE)
-		return 0;
 	n = recv(fd, d->buf + d->len, FWD_BUF_SIZE - d->len, 0);
 	if (n > 0)
 		d->len += (uint32_t)n;
@@ -86,8 +84,6 @@ static ssize_t fill_splice(struct fwd_dir *d, int fd)
 {
 	ssize_t n;
 
-	if (d->in_pipe >= d->pipe_cap)
-		return 0;
 	n = splice(fd, NULL, d->pipe[1], NULL, d->pipe_cap - d->in_pipe,
 		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0)
@@ -95,13 +91,21 @@ static ssize_t fill_splice(struct fwd_dir *d, int fd)
 	return n;
 }
 
+/* Whether a read could take anything: a full buffer or pipe waits for the destination. */
+static bool has_room(const struct fwd_dir *d)
+{
+	if (d->pipe[1] >= 0)
+		return d->in_pipe < d->pipe_cap;
+	return d->len < FWD_BUF_SIZE || d->off;
+}
+
 /* Reads what d has room for: >0 read, 0 would block (or no room, or EOF: see d->eof), <0
- * error. */
+ * error. Only a read that returned 0 is an end of stream. */
 static ssize_t fill(struct fwd_dir *d, int fd)
 {
 	ssize_t n;
 
-	if (d->eof)
+	if (d->eof || !has_room(d))
 		return 0;
 	n = d->pipe[1] >= 0 ? fill_splice(d, fd) : fill_copy(d, fd);
 	if (n < 0)

@@ -460,7 +460,8 @@ static int alloc_buffers(struct tunnel *t)
 	t->slots = malloc((size_t)TUNNEL_SLOTS * SLOT_STRIDE);
 	if (!t->slots)
 		return -ENOMEM;
-	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX);
+	/* 64 KiB apart, so every datagram (and its plaintext) starts aligned. */
+	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX + 1);
 	if (ret < 0)
 		return ret;
 	/* Outgoing datagrams point into the slots; the batch's own buffers stay unused. */

@@ -69,7 +69,30 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+# Sanitizer builds (make SAN=1, PORTHOLE=build-san/porthole): ASan writes its reports into $TMP,
+# also from daemons whose stderr is gone, and finish counts each report as a failure.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-log_path=$TMP/sanitizer}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-log_path=$TMP/sanitizer:print_stacktrace=1}
+stop_bg() { # SIGTERM to every bg process, then wait (SIGKILL after 5 s): leak reports come at exit
+	local p killer
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do
+		(sleep 5; kill -9 "$p") >/dev/null 2>&1 &
+		killer=$!
+		wait "$p" 2>/dev/null
+		kill "$killer" 2>/dev/null
+		wait "$killer" 2>/dev/null
+	done
+}
 finish() {
+	local f
+	stop_bg
+	# UBSan linked with ASan ignores log_path: its reports are in the daemons' logs.
+	for f in "$TMP"/sanitizer.* "$TMP"/*.log; do
+		[ -e "$f" ] && grep -q -e 'runtime error:' -e 'ERROR: [A-Za-z]*Sanitizer' "$f" || continue
+		bad "sanitizer report in $(basename "$f")"
+		grep -m 1 -A 30 -e 'runtime error:' -e 'ERROR: [A-Za-z]*Sanitizer' "$f" | sed 's/^/       /'
+	done
 	echo "$npass passed, $nfail failed"
 	[ "$nfail" -eq 0 ]
 	exit
@@ -295,4 +318,36 @@ gw_vps_start() {
 		GW_STANDIN_PID=${PIDS[-1]}
 	fi
 	gw_start vps "$GW_VPS"
+}
+# nginx_pp_start NS NAME ADDR:PORT...: nginx with a proxy_protocol listener on each address that
+# answers (and logs to $TMP/NAME.access) "PP_ADDR PP_PORT PP_SERVER_ADDR PP_SERVER_PORT", then
+# the peer address and the URI in the log.
+nginx_pp_start() {
+	local n=$1 name=$2 listens="" a; shift 2
+	for a in "$@"; do listens+="listen $a proxy_protocol; "; done
+	nginx_start "$n" "$name" '
+    log_format pp "$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port $remote_addr $request_uri";
+    server {
+        '"$listens"'
+        access_log '"$TMP/$name"'.access pp;
+        location / { return 200 "$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port\n"; }
+    }'
+}
+# http_get NS URL LOCAL_PORT: the body, fetched by curl from a fixed source port
+http_get() { ns "$1" curl -sS --max-time 5 --local-port "$3" "$2"; }
+# tcp_raw NS HOST PORT FORMAT [ARGS]: sends printf-formatted bytes and prints what comes back
+# until the peer closes (at most 6 s after the bytes); the milliseconds until then go to
+# $TMP/raw.ms. An empty answer within a short time means the peer closed the connection.
+tcp_raw() {
+	local n=$1 host=$2 port=$3 start; shift 3
+	start=$(date +%s%N)
+	printf "$@" | ns "$n" timeout 10 socat -t 6 - "TCP:$host:$port" 2>/dev/null
+	echo $(( ($(date +%s%N) - start) / 1000000 )) >"$TMP/raw.ms"
+}
+# gw_finish: finish, first copying the logs to $GW_KEEP (a directory) when that is set.
+gw_finish() {
+	if [ -n "${GW_KEEP:-}" ]; then
+		mkdir -p "$GW_KEEP" && cp "$TMP"/*.log "$TMP"/*.conf "$TMP"/*.access "$GW_KEEP"/ 2>/dev/null
+	fi
+	finish
 }

@@ -17,7 +17,7 @@ keypair b
 # learns the initiator's address from the handshake itself.
 outer_of() { # outer_of SIDE FAMILY PORT
 	local host
-	case $1$2 in a4) host=192.0.2.1 ;; b4) host=192.0.2.2 ;; a6) host=[2001:db8::1] ;; b6) host=[2001:db8::2] ;; esac
+	case $1$2 in a4) host=192.0.2.1 ;; b4) host=192.0.2.2 ;; a6) host='[2001:db8::1]' ;; b6) host='[2001:db8::2]' ;; esac
 	echo "$host:$3"
 }
 

@@ -25,13 +25,13 @@ roam() {
 	local n=$1 impl_r=$2 impl_o=$3 fam=$4 knows=$5
 	local ir=${TAG}r$n io=${TAG}o$n pr=$((52000 + n * 10)) po=$((52001 + n * 10))
 	local new_port=$((52005 + n * 10)) r4=10.$n.0.1 o4=10.$n.0.2
-	local old_host new_host o_host new_cidr old_cidr known=()
+	local hs old_host new_host o_host new_cidr old_cidr known=()
 
 	if [ "$fam" = 4 ]; then
 		old_host=192.0.2.1 new_host=192.0.2.11 o_host=192.0.2.2
 		old_cidr=192.0.2.1/24 new_cidr=192.0.2.11/24
 	else
-		old_host=[2001:db8::1] new_host=[2001:db8::11] o_host=[2001:db8::2]
+		old_host='[2001:db8::1]' new_host='[2001:db8::11]' o_host='[2001:db8::2]'
 		old_cidr=2001:db8::1/64 new_cidr=2001:db8::11/64
 	fi
 	[ "$knows" = yes ] && known=(endpoint "$old_host:$pr")
@@ -44,6 +44,7 @@ roam() {
 	check "$n: ping from the roamer" pings r "$o4"
 	check "$n: observer sees $old_host:$pr" endpoint_is "$io" "$old_host:$pr"
 
+	hs=$(peer_field o "$io" r 5)
 	check "$n: roamer moves to port $new_port" ns r wg set "$ir" listen-port "$new_port"
 	nudge "$o4"
 	check "$n: observer sees $old_host:$new_port" wait_for 5 endpoint_is "$io" "$old_host:$new_port"
@@ -53,13 +54,20 @@ roam() {
 
 	check "$n: roamer's address changes" bash -c "ip -n $TAG-r addr del $old_cidr dev eth-o &&
 		ip -n $TAG-r addr add $new_cidr dev eth-o nodad"
-	ns o timeout 8 tcpdump -ni eth-r -c 20 udp 2>&1 | head -30 &
-	for i in 1 2 3 4 5 6 7 8; do date +%T.%N; peer_field o "$io" r 3; ns r ping -c1 -W1 $o4 | grep ttl; sleep 0.5; done
+	# porthole notices by itself that its remembered source address is gone; wireguard-go
+	# (v0.0.20220316) keeps sending from it for a handshake timeout or so, until its sockets
+	# are rebound, so it gets a rebind as a moving host's roaming daemon would do.
+	if [ "$impl_r" = wggo ]; then
+		new_port=$((new_port + 1))
+		check "$n: wireguard-go rebinds to port $new_port" \
+			ns r wg set "$ir" listen-port "$new_port"
+	fi
 	nudge "$o4"
 	check "$n: observer sees $new_host:$new_port" wait_for 5 endpoint_is "$io" "$new_host:$new_port"
 	check "$n: ping from the observer reaches the new address" pings o "$r4"
 	check "$n: ping from the roamer still works" pings r "$o4"
-	check "$n: no new handshake was needed on the observer" handshake_done o "$io" r
+	check "$n: the session survived the moves (same handshake)" \
+		test "$(peer_field o "$io" r 5)" = "$hs"
 
 	# Put the address back for the next case.
 	ip -n "$TAG-r" addr del "$new_cidr" dev eth-o
@@ -68,8 +76,8 @@ roam() {
 	check "$n: observer stops" wg_down "$io"
 }
 
-#roam 1 porthole wggo 4 no
+roam 1 porthole wggo 4 no
 roam 2 wggo porthole 4 no
-#roam 3 porthole porthole 6 yes
-#roam 4 wggo porthole 6 yes
+roam 3 porthole porthole 6 yes
+roam 4 wggo porthole 6 yes
 finish

@@ -5,6 +5,7 @@
  * client; MaxConnections; idle timeout; UDP flows with the v2 prefix and expiry. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include "check.h"
+#include "fwd.h"
 #include "gateway.h"
 #include "log.h"
 #include "proxy.h"
@@ -431,6 +433,96 @@ static void test_relay_copy(void)
 }
 
 /* Half-close the other way: the target ends first, the client keeps sending. */
+/* A connected TCP pair on loopback: *a dials, *b is accepted. */
+static void tcp_pair(int *a, int *b)
+{
+	int l = bound(SOCK_STREAM);
+
+	listen(l, 1);
+	*a = dial(port_of(l));
+	*b = accept(l, NULL, NULL);
+	close(l);
+}
+
+/* A destination that stops reading fills the direction's buffer or pipe; that is back-pressure,
+ * not an end of stream: nothing may be shut down, and every byte must arrive once it reads
+ * again. (The bug this guards against cut uploads through a slow tunnel short.) */
+static void check_pump_backpressure(bool splice)
+{
+	enum { CHUNK = 65536, TOTAL = 64 << 20 };
+	static uint8_t buf[CHUNK], dirbuf[FWD_BUF_SIZE];
+	struct fwd_dir d = {.buf = dirbuf, .pipe = {-1, -1}};
+	int src_w, src_r, dst_w, dst_r, errors = 0;
+	size_t sent = 0, got = 0;
+	bool at_source, again, moved, full = false;
+	uint64_t counter = 0;
+	uint32_t sum_in = 2166136261u, sum_out = 2166136261u;
+
+	tcp_pair(&src_w, &src_r);
+	tcp_pair(&dst_w, &dst_r);
+	fcntl(src_r, F_SETFL, O_NONBLOCK);
+	fcntl(dst_w, F_SETFL, O_NONBLOCK);
+	fcntl(src_w, F_SETFL, O_NONBLOCK);
+	fcntl(dst_r, F_SETFL, O_NONBLOCK);
+	CHECK(!splice || fwd_dir_pipes(&d) == 0);
+	/* Phase 1: the source sends until everything between it and the unread destination is
+	 * full, the direction's own buffer or pipe included. */
+	for (int round = 0; round < 4000 && sent < TOTAL && !full; round++) {
+		ssize_t n;
+
+		for (size_t i = 0; i < CHUNK; i++)
+			buf[i] = (uint8_t)((sent + i) * 31 + 7);
+		n = send(src_w, buf, CHUNK, MSG_NOSIGNAL);
+		if (n > 0) {
+			sum_in = fnv(sum_in, buf, (size_t)n);
+			sent += (size_t)n;
+		}
+		errors += fwd_dir_pump(&d, src_r, dst_w, &counter, &at_source, &again, &moved) != 0;
+		full = n < 0 && (splice ? d.in_pipe >= d.pipe_cap : d.len == FWD_BUF_SIZE);
+	}
+	CHECK(full);
+	CHECK(!d.eof && !d.shut);
+	/* Phase 2: the source finishes, the destination reads everything. */
+	shutdown(src_w, SHUT_WR);
+	for (int round = 0; round < 1000000 && !d.shut; round++) {
+		ssize_t n;
+
+		errors += fwd_dir_pump(&d, src_r, dst_w, &counter, &at_source, &again, &moved) != 0;
+		while ((n = recv(dst_r, buf, sizeof(buf), 0)) > 0) {
+			sum_out = fnv(sum_out, buf, (size_t)n);
+			got += (size_t)n;
+		}
+	}
+	CHECK(errors == 0);
+	CHECK(d.shut);
+	for (int round = 0; round < 1000; round++) {
+		ssize_t n = recv(dst_r, buf, sizeof(buf), 0);
+
+		if (n == 0)
+			break;
+		if (n > 0) {
+			sum_out = fnv(sum_out, buf, (size_t)n);
+			got += (size_t)n;
+		} else {
+			sleep_ms(1);
+		}
+	}
+	CHECK(got == sent && sent > 0);
+	CHECK(sum_in == sum_out);
+	fwd_dir_close(&d);
+	close(src_w), close(src_r), close(dst_w), close(dst_r);
+}
+
+static void test_pump_backpressure_splice(void)
+{
+	check_pump_backpressure(true);
+}
+
+static void test_pump_backpressure_copy(void)
+{
+	check_pump_backpressure(false);
+}
+
 static void test_half_close_from_target(void)
 {
 	int lfd = bound(SOCK_STREAM), port = free_port(SOCK_STREAM), fd, t;
@@ -1093,6 +1185,8 @@ int main(void)
 	log_set_level(LOG_LEVEL_ERR);
 	RUN(test_relay_splice);
 	RUN(test_relay_copy);
+	RUN(test_pump_backpressure_splice);
+	RUN(test_pump_backpressure_copy);
 	RUN(test_half_close_from_target);
 	RUN(test_reset_passed_on);
 	RUN(test_send_proxy_v1);
