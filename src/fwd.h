@@ -38,8 +38,10 @@ static_assert(FWD_BUF_SIZE - FWD_HEADER_MAX >= FWD_EARLY_MAX,
 #define FWD_PROXY_TIMEOUT_NS PP_TIMEOUT_NS	   /* from accept, not from the last byte */
 #define FWD_HELLO_TIMEOUT_NS (5 * NSEC_PER_SEC)	   /* from accept, as the PROXY deadline */
 
-/* A connection's life; one handler per state and event in fwd_tcp.c. The PROXY header we send
- * is the first thing queued for the target, so "sending the header" is the start of RELAY. */
+/* A connection's life; one handler per state and event in fwd_tcp.c. Accepting (admit()) and
+ * closing (conn_end()) happen within one call each, so they need no state; the PROXY header we
+ * send is the first thing queued for the target, so "sending the header" is the start of RELAY.
+ * Half-closed relays stay in RELAY until both directions have passed their FIN on. */
 enum fwd_state {
 	FWD_READ_PROXY, /* AcceptProxy: waiting for a PROXY header, or for plain bytes */
 	FWD_READ_HELLO, /* SNI routing: accumulating the ClientHello */
