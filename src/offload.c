@@ -45,36 +45,43 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, (uint16_t)v);
 }
 
-/* Returns the sum folded to 16 bits (not complemented), so callers may add a few more words. */
+/* Returns the sum folded to 16 bits (not complemented), so callers may add a few more words.
+ * 64-bit words go into a 128-bit accumulator (add with carry), 32 bytes a round: this runs over
+ * every byte the tunnel segments or coalesces. */
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum)
 {
 	const uint8_t *p = buf;
-	uint64_t acc = sum;
+	unsigned __int128 acc = sum;
+	uint64_t w[4], folded;
 
-	for (; len >= 4; p += 4, len -= 4) {
-		uint32_t v;
-
-		memcpy(&v, p, 4);
-		acc += v;
+	for (; len >= 32; p += 32, len -= 32) {
+		memcpy(w, p, 32);
+		acc += w[0];
+		acc += w[1];
+		acc += w[2];
+		acc += w[3];
 	}
-	if (len >= 2) {
-		uint16_t v;
-
-		memcpy(&v, p, 2);
-		acc += v;
-		p += 2;
-		len -= 2;
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(w, p, 8);
+		acc += w[0];
 	}
 	if (len) {
-		uint8_t last[2] = { p[0], 0 };
-		uint16_t v;
+		uint8_t tail[8] = { 0 };
 
-		memcpy(&v, last, 2);
-		acc += v;
+		/* Zero padding keeps each byte in its lane: the odd byte is the high half of a
+		 * big-endian word, as RFC 1071 pads. */
+		memcpy(tail, p, len);
+		memcpy(w, tail, 8);
+		acc += w[0];
 	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)acc;
+	folded = (uint64_t)acc + (uint64_t)(acc >> 64);
+	if (folded < (uint64_t)acc)
+		folded++;
+	folded = (folded & 0xffffffff) + (folded >> 32);
+	folded = (folded & 0xffffffff) + (folded >> 32);
+	folded = (folded & 0xffff) + (folded >> 16);
+	folded = (folded & 0xffff) + (folded >> 16);
+	return (uint32_t)folded;
 }
 
 uint16_t csum_fold(uint32_t sum)
@@ -256,21 +263,44 @@ static bool same_flow(const struct flow *f, const struct offload_pkt *p, const s
 	       !memcmp(ta + 14, tb + 14, 2) && !memcmp(ta + 20, tb + 20, l->thl - 20);
 }
 
-static bool can_append(const struct flow *f, const struct offload_pkt *p, const struct tcp_layout *l)
+struct spares {
+	uint8_t *const *bufs;
+	unsigned int n, used;
+};
+
+static size_t room(const struct offload_pkt *head, const struct spares *sp)
+{
+	if (!head->shared)
+		return MIN(head->cap, (size_t)OFFLOAD_MAX_PACKET);
+	return sp->used < sp->n ? OFFLOAD_MAX_PACKET : 0;
+}
+
+static bool can_append(const struct flow *f, const struct offload_pkt *p, const struct tcp_layout *l,
+		       const struct spares *sp)
 {
 	const uint8_t *b = p->data;
 	bool df = !l->v6 && (b[6] & 0x40);
 
 	if (f->closed || l->payload > f->gso_size ||
-	    get32(b + l->iphl + 4) != f->next_seq ||
-	    f->head->len + l->payload > MIN(f->head->cap, (size_t)OFFLOAD_MAX_PACKET))
+	    get32(b + l->iphl + 4) != f->next_seq || f->head->len + l->payload > room(f->head, sp))
 		return false;
 	/* Without DF the IPv4 IDs must run on, as the kernel would have numbered them. */
 	return l->v6 || df || get16(b + 4) == f->next_id;
 }
 
-static void append(struct flow *f, struct offload_pkt *p, const struct tcp_layout *l)
+static void append(struct flow *f, struct offload_pkt *p, const struct tcp_layout *l,
+		   struct spares *sp)
 {
+	struct offload_pkt *h = f->head;
+
+	if (h->shared) {
+		uint8_t *spare = sp->bufs[sp->used++];
+
+		memcpy(spare, h->data, h->len);
+		h->data = spare;
+		h->cap = OFFLOAD_MAX_PACKET;
+		h->shared = false;
+	}
 	memcpy(f->head->data + f->head->len, p->data + l->hdr, l->payload);
 	f->head->len += l->payload;
 	f->next_seq += (uint32_t)l->payload;
@@ -333,8 +363,10 @@ static struct flow *find_flow(struct flow *flows, unsigned int n, const struct o
 	return NULL;
 }
 
-unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n)
+unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n, uint8_t *const *spares,
+			      unsigned int nspares)
 {
+	struct spares sp = { spares, nspares, 0 };
 	struct flow flows[OFFLOAD_MAX_FLOWS];
 	unsigned int nflows = 0, left = n, oldest = 0;
 
@@ -348,8 +380,8 @@ unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n)
 		if (!eligible(p, &l))
 			continue;
 		f = find_flow(flows, nflows, p, &l);
-		if (f && can_append(f, p, &l)) {
-			append(f, p, &l);
+		if (f && can_append(f, p, &l, &sp)) {
+			append(f, p, &l, &sp);
 			left--;
 			continue;
 		}

@@ -40,12 +40,17 @@ struct offload_pkt {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	/* The buffer holds other packets of the batch after this one (a UDP GRO datagram): it
+	 * cannot grow in place, so a head that takes appends first moves to a spare buffer. */
+	bool shared;
 	struct virtio_net_hdr hdr;
 	bool merged;
 };
 
-/* Returns the number of packets left to write (those not merged). */
-unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n);
+/* Returns the number of packets left to write (those not merged). spares are nspares buffers
+ * of OFFLOAD_MAX_PACKET bytes for shared heads; data may then point into one of them. */
+unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n, uint8_t *const *spares,
+			      unsigned int nspares);
 
 /* Internet checksum helpers (RFC 1071), exposed for tests. */
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);

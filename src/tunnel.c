@@ -192,10 +192,11 @@ static void write_tun(struct tunnel *t, unsigned int n)
 			.data = t->rx[i].out,
 			.len = t->rx[i].out_len,
 			.cap = TUNNEL_PKT_MAX - (size_t)(t->rx[i].out - t->rx[i].data),
+			.shared = t->rx_shared[i],
 		};
 	}
 	if (t->vnet)
-		offload_coalesce(t->out, k);
+		offload_coalesce(t->out, k, t->spares, OFFLOAD_MAX_FLOWS);
 	for (unsigned int i = 0; i < k; i++) {
 		struct offload_pkt *p = &t->out[i];
 		uint8_t *start = p->data;
@@ -220,21 +221,46 @@ static void handshakes_due(struct loop_timer *timer)
 		loop_timer_arm(&t->loop, &t->handshakes, loop_now());
 }
 
+static void process_rx(struct tunnel *t, unsigned int n)
+{
+	wg_device_receive_batch(&t->dev, t->rx, n, loop_now());
+	write_tun(t, n);
+}
+
+/* Queues a received datagram for decryption, cutting a UDP GRO one into its datagrams (they
+ * decrypt in place where they lie); returns the rx count, having processed a full array. */
+static unsigned int take_datagram(struct tunnel *t, const struct udp_pkt *p, unsigned int n)
+{
+	size_t seg = p->gso_size && p->len > p->gso_size ? p->gso_size : p->len;
+	size_t off = 0;
+
+	do {
+		if (n == TUNNEL_RX) {
+			process_rx(t, n);
+			n = 0;
+		}
+		t->rx[n] = (struct wg_rx){
+			.data = p->data + off, .len = MIN(seg, p->len - off), .src = p->ep
+		};
+		t->rx_shared[n++] = seg < p->len;
+		off += seg;
+	} while (off < p->len);
+	return n;
+}
+
 static void udp_readable(struct tunnel *t, int fd)
 {
 	for (int round = 0; round < TUNNEL_ROUNDS; round++) {
-		int n = udp_recv_batch(fd, &t->udp_in);
+		int got = udp_recv_batch(fd, &t->udp_in);
+		unsigned int n = 0;
 
-		if (n <= 0)
+		if (got <= 0)
 			break;
-		for (int i = 0; i < n; i++) {
-			t->rx[i].data = t->udp_in.pkts[i].data;
-			t->rx[i].len = t->udp_in.pkts[i].len;
-			t->rx[i].src = t->udp_in.pkts[i].ep;
-		}
-		wg_device_receive_batch(&t->dev, t->rx, (unsigned int)n, loop_now());
-		write_tun(t, (unsigned int)n);
-		if (n < (int)t->udp_in.cap)
+		for (int i = 0; i < got; i++)
+			n = take_datagram(t, &t->udp_in.pkts[i], n);
+		if (n)
+			process_rx(t, n);
+		if (got < (int)t->udp_in.cap)
 			break;
 	}
 	if (t->dev.jobs_count && !loop_timer_pending(&t->handshakes))
@@ -423,9 +449,12 @@ static int open_fds(struct tunnel *t, bool serve_uapi)
 	ret = udp_open(&t->udp, 0, 0);
 	if (ret < 0)
 		return ret;
-	/* Segments of one super-packet leave as one UDP_SEGMENT send where the kernel can. */
+	/* Segments of one super-packet leave as one UDP_SEGMENT send where the kernel can, and
+	 * arrive as one UDP_GRO datagram. */
 	if (udp_set_gso(&t->udp, true) < 0)
 		log_debug("%s: no UDP GSO; datagrams are sent one by one", t->ifname);
+	if (udp_set_gro(&t->udp, true) < 0)
+		log_debug("%s: no UDP GRO; datagrams arrive one by one", t->ifname);
 	ret = watch_udp(t);
 	if (ret < 0)
 		return ret;
@@ -464,6 +493,13 @@ static int alloc_buffers(struct tunnel *t)
 	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX + 1);
 	if (ret < 0)
 		return ret;
+	for (int i = 0; i < OFFLOAD_MAX_FLOWS; i++) {
+		/* Room before each for the virtio header of the TUN write. */
+		t->spares[i] = malloc(WG_HEADROOM + OFFLOAD_MAX_PACKET);
+		if (!t->spares[i])
+			return -ENOMEM;
+		t->spares[i] += WG_HEADROOM;
+	}
 	/* Outgoing datagrams point into the slots; the batch's own buffers stay unused. */
 	return udp_batch_init(&t->udp_out, TUNNEL_BATCH, 1);
 }
@@ -542,5 +578,7 @@ void tunnel_close(struct tunnel *t)
 	udp_batch_free(&t->udp_in);
 	udp_batch_free(&t->udp_out);
 	free(t->slots);
+	for (int i = 0; i < OFFLOAD_MAX_FLOWS; i++)
+		free(t->spares[i] ? t->spares[i] - WG_HEADROOM : NULL);
 	loop_free(&t->loop);
 }

@@ -20,6 +20,7 @@ enum tunnel_limits {
 	TUNNEL_SLOTS = 256,            /* packet buffers of a send round: reads and their segments */
 	TUNNEL_MAX_SEGS = 128,         /* segments of one TSO super-packet (MSS >= 536) */
 	TUNNEL_ROUNDS = 4,             /* batches per readiness event, so fds take turns */
+	TUNNEL_RX = 256,               /* datagrams decrypted together, GRO segments included */
 };
 
 struct tunnel_uapi_conn;
@@ -38,8 +39,10 @@ struct tunnel {
 	bool vnet; /* TUN packets carry a virtio_net_hdr: TSO in, coalesced writes out */
 	uint8_t *slots; /* TUNNEL_SLOTS buffers with room to seal in place */
 	struct wg_tx tx[TUNNEL_SLOTS];
-	struct wg_rx rx[TUNNEL_BATCH];
-	struct offload_pkt out[TUNNEL_BATCH];
+	struct wg_rx rx[TUNNEL_RX];
+	bool rx_shared[TUNNEL_RX]; /* a segment of a UDP GRO datagram */
+	struct offload_pkt out[TUNNEL_RX];
+	uint8_t *spares[OFFLOAD_MAX_FLOWS]; /* where coalesced GRO segments grow */
 	struct udp_batch udp_in, udp_out;
 
 	bool own_link;     /* created by us: deleting it is ours to do on exit */

@@ -230,6 +230,8 @@ int udp_rebind(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 	if (ret)
 		return ret;
 	fresh.gso = s->gso;
+	if (s->gro && udp_set_gro(&fresh, true) < 0)
+		fresh.gro = false;
 	udp_close(s);
 	*s = fresh;
 	return 0;
@@ -247,6 +249,19 @@ int udp_set_gso(struct udp_socks *s, bool on)
 	if (getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &len) < 0)
 		return -EOPNOTSUPP;
 	s->gso = true;
+	return 0;
+}
+
+int udp_set_gro(struct udp_socks *s, bool on)
+{
+	int fds[2] = { s->fd4, s->fd6 }, v = on;
+
+	s->gro = false;
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] >= 0 && setsockopt(fds[i], SOL_UDP, UDP_GRO, &v, sizeof(v)) < 0)
+			return on ? -EOPNOTSUPP : 0;
+	}
+	s->gro = on;
 	return 0;
 }
 
@@ -274,9 +289,12 @@ void udp_batch_free(struct udp_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static void read_cmsgs(struct msghdr *mh, struct endpoint *ep)
+static void read_cmsgs(struct msghdr *mh, struct udp_pkt *pkt)
 {
+	struct endpoint *ep = &pkt->ep;
+
 	endpoint_clear_src(ep);
+	pkt->gso_size = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
@@ -292,8 +310,12 @@ static void read_cmsgs(struct msghdr *mh, struct endpoint *ep)
 			ep->src6 = pi.ipi6_addr;
 			ep->src_ifindex = (int)pi.ipi6_ifindex;
 		}
-		/* With UDP_GRO enabled, a SOL_UDP/UDP_GRO cmsg here would carry the segment size of
-		 * a coalesced datagram for the caller to split. */
+		else if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int size;
+
+			memcpy(&size, CMSG_DATA(cm), sizeof(size));
+			pkt->gso_size = size > 0 && size < UINT16_MAX ? (uint16_t)size : 0;
+		}
 	}
 }
 
@@ -322,7 +344,7 @@ int udp_recv_batch(int fd, struct udp_batch *b)
 		struct msghdr *mh = &b->msgs[i].msg_hdr;
 
 		b->pkts[i].len = mh->msg_flags & MSG_TRUNC ? 0 : b->msgs[i].msg_len;
-		read_cmsgs(mh, &b->pkts[i].ep);
+		read_cmsgs(mh, &b->pkts[i]);
 	}
 	b->count = (unsigned int)n;
 	return n;

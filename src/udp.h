@@ -52,6 +52,7 @@ struct udp_socks {
 	int fd4, fd6;
 	uint16_t port;
 	bool gso;
+	bool gro;
 };
 
 /* Binds both families to port (0: the kernel picks one, and both get the same). Sockets are
@@ -66,6 +67,9 @@ int udp_rebind(struct udp_socks *s, uint16_t port, uint32_t fwmark) WARN_UNUSED;
 /* Turns UDP_SEGMENT sends on (-EOPNOTSUPP if the kernel lacks it) or off. Sends turn it off by
  * themselves if the route cannot segment. */
 int udp_set_gso(struct udp_socks *s, bool on) WARN_UNUSED;
+/* Lets the kernel hand over runs of datagrams from one sender as one super-datagram (UDP_GRO),
+ * marked with its segment size in udp_pkt.gso_size; -EOPNOTSUPP where the kernel lacks it. */
+int udp_set_gro(struct udp_socks *s, bool on) WARN_UNUSED;
 
 /* For receive, data/cap are the batch's own buffers; for send, the caller may point data at its
  * own buffer and sets len and ep. */
@@ -74,6 +78,9 @@ struct udp_pkt {
 	uint32_t len;
 	uint32_t cap;
 	struct endpoint ep;
+	/* Received with UDP_GRO: data holds datagrams of gso_size bytes each (the last may be
+	 * shorter), all from ep. 0: one datagram. */
+	uint16_t gso_size;
 };
 
 /* The arrays are sized once at init; receiving and sending allocate nothing. */

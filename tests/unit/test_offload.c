@@ -231,7 +231,7 @@ static void round_trip(bool v6)
 	unsigned int cnt = load(0, n);
 	struct offload_pkt *h = &opk[0];
 
-	CHECK(offload_coalesce(opk, cnt) == 1);
+	CHECK(offload_coalesce(opk, cnt, NULL, 0) == 1);
 	CHECK(h->len == len);
 	CHECK_MEM(h->data + iphl + 32, orig + iphl + 32, payload);
 	CHECK(h->hdr.gso_type ==
@@ -277,7 +277,7 @@ static void test_coalesce_flows(void)
 	opk[cnt].cap = BIG;
 	cnt++;
 	CHECK(n == 3);
-	CHECK(offload_coalesce(opk, cnt) == 2);
+	CHECK(offload_coalesce(opk, cnt, NULL, 0) == 2);
 	CHECK(!opk[0].merged && !opk[1].merged && opk[2].merged && opk[3].merged);
 
 	/* A gap: segments 0 and 2 of one flow stay apart. */
@@ -286,25 +286,74 @@ static void test_coalesce_flows(void)
 	memcpy(obuf[cnt], segs[2], seg_lens[2]);
 	opk[cnt] = (struct offload_pkt){ .data = obuf[cnt], .len = seg_lens[2], .cap = BIG };
 	cnt++;
-	CHECK(offload_coalesce(opk, cnt) == 2);
+	CHECK(offload_coalesce(opk, cnt, NULL, 0) == 2);
 	CHECK(opk[0].hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE);
 
 	/* A corrupt checksum is never merged; neither is a SYN. */
 	n = split_into(false, 3000, 10);
 	cnt = load(0, n);
 	opk[1].data[60] ^= 1;
-	CHECK(offload_coalesce(opk, cnt) == 3);
+	CHECK(offload_coalesce(opk, cnt, NULL, 0) == 3);
 	n = split_into(false, 3000, 10);
 	cnt = load(0, n);
 	opk[0].data[20 + 13] |= 0x02;
-	CHECK(offload_coalesce(opk, cnt) >= 2);
+	CHECK(offload_coalesce(opk, cnt, NULL, 0) >= 2);
 	CHECK(!opk[1].merged);
 
 	/* No room in the head's buffer: nothing merges. */
 	n = split_into(false, 3000, 10);
 	cnt = load(0, n);
 	opk[0].cap = opk[0].len + 10;
-	CHECK(offload_coalesce(opk, cnt) == 2);
+	CHECK(offload_coalesce(opk, cnt, NULL, 0) == 2);
+}
+
+/* Segments of one UDP GRO datagram lie back to back in one buffer: a head that grows must move
+ * to a spare first, or it would overwrite the packets after it (here another flow's). */
+static void test_coalesce_shared(void)
+{
+	enum { STRIDE = 1100 };
+	static uint8_t big[8 * STRIDE], a_orig[BIG], b_copy[SEG_CAP];
+	uint8_t *spares[2] = { obuf[100], obuf[101] };
+	size_t a_len = make_packet(a_orig, false, 3000, 50, 0x18), b_len = 0;
+	int order[4] = { 0, -1, 1, 2 }; /* A0, B0, A1, A2 */
+	int n = split_into(false, 3000, 50);
+	struct offload_pkt pk[4];
+
+	CHECK(n == 3);
+	for (int i = 0; i < 4; i++) {
+		uint8_t *at = big + (size_t)i * STRIDE;
+
+		if (order[i] < 0) {
+			int m = split_into(true, 500, 9);
+
+			CHECK(m == 1);
+			memcpy(at, segs[0], seg_lens[0]);
+			b_len = seg_lens[0];
+			memcpy(b_copy, at, b_len);
+			pk[i] = (struct offload_pkt){ .data = at, .len = b_len };
+		} else {
+			static uint8_t keep[3][SEG_CAP];
+			static size_t keep_len[3];
+
+			if (i == 0) {
+				for (int k = 0; k < 3; k++) {
+					split_into(false, 3000, 50);
+					memcpy(keep[k], segs[k], seg_lens[k]);
+					keep_len[k] = seg_lens[k];
+				}
+			}
+			memcpy(at, keep[order[i]], keep_len[order[i]]);
+			pk[i] = (struct offload_pkt){ .data = at, .len = keep_len[order[i]] };
+		}
+		pk[i].cap = sizeof(big) - (size_t)i * STRIDE;
+		pk[i].shared = true;
+	}
+	CHECK(offload_coalesce(pk, 4, spares, 2) == 2);
+	CHECK(pk[0].data == spares[0] && !pk[1].merged && pk[2].merged && pk[3].merged);
+	CHECK(pk[0].len == a_len);
+	CHECK_MEM(pk[0].data + 52, a_orig + 52, 3000);
+	CHECK(pk[1].len == b_len);
+	CHECK_MEM(pk[1].data, b_copy, b_len); /* the other flow's packet is untouched */
 }
 
 static void test_random(void)
@@ -331,7 +380,7 @@ static void test_random(void)
 		opk[0] = (struct offload_pkt){ .data = obuf[0], .len = len, .cap = BIG };
 		memcpy(obuf[1], pkt, len);
 		opk[1] = (struct offload_pkt){ .data = obuf[1], .len = len, .cap = BIG };
-		CHECK(offload_coalesce(opk, 2) >= 1);
+		CHECK(offload_coalesce(opk, 2, NULL, 0) >= 1);
 	}
 }
 
@@ -347,6 +396,7 @@ int main(void)
 	RUN(test_no_gso);
 	RUN(test_coalesce);
 	RUN(test_coalesce_flows);
+	RUN(test_coalesce_shared);
 	RUN(test_random);
 	for (int i = 0; i < MAX_SEGS; i++)
 		free(segs[i]);
