@@ -72,3 +72,12 @@ clean:
 
 .PHONY: all tests unit check install format clean
 -include $(OBJS:.o=.d) $(TESTS:=.d)
+
+# porthole against wireguard-go + HAProxy in network namespaces (root, ~6 min, not part of check):
+# prints the table, writes bench/results/latest.json and docs/performance.md. See bench/README.md.
+bench: all
+	$(Q)BENCH_COMMAND="make bench" bench/run.sh $(BUILD)/porthole
+.PHONY: bench
+
+# Fuzzing (libFuzzer, clang): make fuzz-build, make fuzz, make fuzz-ci; see fuzz/Makefile.inc.
+include fuzz/Makefile.inc
