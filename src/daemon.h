@@ -1,0 +1,43 @@
+/* The `porthole up` daemon: one configuration file, run as a tunnel (when it has an
+ * [Interface]) and a gateway (when it has [Forward]s), on one event loop. This is where the
+ * process-wide concerns meet: loading the file, bringing the interface up, starting the
+ * forwards, and tearing everything down in reverse order. */
+#ifndef PORTHOLE_DAEMON_H
+#define PORTHOLE_DAEMON_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include "compat.h"
+#include "config.h"
+#include "gateway.h"
+#include "loop.h"
+#include "netconf.h"
+#include "tunnel.h"
+
+struct daemon {
+	char name[IFNAMSIZ]; /* from the file name: the interface's, and the daemon's */
+	const char *path;
+	struct porthole_config cfg; /* as running */
+	struct tunnel *tunnel;      /* NULL for a forward-only file */
+	struct loop own_loop;       /* the loop when there is no tunnel */
+	struct loop *loop;
+	struct gateway *gw; /* NULL without [Forward]s */
+	struct netconf_state netconf;
+	bool own_loop_ready;
+};
+
+/* The daemon's name from a file name: /etc/porthole/home.conf -> home; -EINVAL (with a message
+ * on stderr) when that is no valid interface name. */
+int daemon_name_of(const char *path, char name[IFNAMSIZ]) WARN_UNUSED;
+/* Parses and checks a file, printing its FILE:LINE error; resolves Endpoint host names when
+ * resolve is set. 0 or -EINVAL. */
+int daemon_load(const char *path, struct porthole_config *cfg, bool resolve) WARN_UNUSED;
+
+/* Loads path and brings everything up: 0, or -errno with the reason logged and everything
+ * already created torn down again. */
+int daemon_start(struct daemon *d, const char *path) WARN_UNUSED;
+/* Runs until SIGTERM/SIGINT (or the interface is deleted); returns the exit status. */
+int daemon_run(struct daemon *d);
+void daemon_stop(struct daemon *d);
+
+#endif
