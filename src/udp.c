@@ -187,7 +187,7 @@ int udp_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 {
 	int ret;
 
-	s->gso = false;
+	s->gso = s->gro = false;
 	s->port = 0;
 	/* A kernel-chosen IPv4 port may be taken in IPv6: try again, as wireguard-go does. */
 	for (int i = 0; i < UDP_BIND_RETRIES; i++) {
