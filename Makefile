@@ -60,9 +60,21 @@ unit: $(TESTS)
 check: all $(TESTS)
 	$(Q)tests/run-all $(BUILD)
 
+# systemd searches $(PREFIX)/lib/{systemd/system,sysusers.d} for PREFIX=/usr/local and /usr alike;
+# the unit's ExecStart follows PREFIX. Afterwards: systemd-sysusers; systemctl daemon-reload.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR      ?= $(PREFIX)/share/man
 install: all
 	install -D -m 0755 $(BUILD)/porthole $(DESTDIR)$(PREFIX)/bin/porthole
 	ln -sf porthole $(DESTDIR)$(PREFIX)/bin/porthole-wg
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/porthole
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' systemd/porthole@.service \
+		>$(DESTDIR)$(UNITDIR)/porthole@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/porthole@.service
+	install -D -m 0644 systemd/porthole.sysusers $(DESTDIR)$(SYSUSERSDIR)/porthole.conf
+	install -D -m 0644 man/porthole.8 $(DESTDIR)$(MANDIR)/man8/porthole.8
+	install -D -m 0644 man/porthole.conf.5 $(DESTDIR)$(MANDIR)/man5/porthole.conf.5
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/*.h

@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
+#include "reload.h"
 
 int daemon_name_of(const char *path, char name[IFNAMSIZ])
 {
@@ -30,7 +33,7 @@ int daemon_name_of(const char *path, char name[IFNAMSIZ])
 }
 
 /* Host names in Endpoint are looked up when the file is loaded; the first answer wins. */
-static int resolve_endpoints(struct porthole_config *cfg)
+static int resolve_endpoints(struct porthole_config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cfg->iface.npeers; i++) {
 		struct peer_config *pc = &cfg->iface.peers[i];
@@ -43,8 +46,8 @@ static int resolve_endpoints(struct porthole_config *cfg)
 		snprintf(port, sizeof(port), "%u", pc->endpoint_port);
 		ret = getaddrinfo(pc->endpoint_host, port, &hints, &res);
 		if (ret) {
-			fprintf(stderr, "%s:%u: cannot resolve endpoint '%s': %s\n", cfg->source,
-				pc->line, pc->endpoint_host, gai_strerror(ret));
+			snprintf(err, errlen, "%s:%u: cannot resolve endpoint '%s': %s", cfg->source,
+				 pc->line, pc->endpoint_host, gai_strerror(ret));
 			return -EHOSTUNREACH;
 		}
 		memcpy(&pc->endpoint, res->ai_addr, res->ai_addrlen);
@@ -61,11 +64,21 @@ int daemon_load(const char *path, struct porthole_config *cfg, bool resolve)
 		fprintf(stderr, "%s\n", err);
 		return -EINVAL;
 	}
-	if (resolve && resolve_endpoints(cfg) < 0) {
+	if (resolve && resolve_endpoints(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
 		config_free(cfg);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A /0 needs a mark on the device's own datagrams; the file's, else netconf's default. */
+static void set_fwmark(struct interface_config *iface, uint32_t mark)
+{
+	if (mark && !iface->has_fwmark) {
+		iface->fwmark = mark;
+		iface->has_fwmark = true;
+	}
 }
 
 /* The device gets the file's [Interface] and [Peer]s, then the interface its addresses, MTU
@@ -79,16 +92,32 @@ static int bring_up(struct daemon *d)
 	int ret;
 
 	iface->replace_peers = true;
-	if (mark && !iface->has_fwmark) {
-		iface->fwmark = mark;
-		iface->has_fwmark = true;
-	}
+	set_fwmark(iface, mark);
 	ret = tunnel_configure(t, iface);
 	if (!ret)
 		ret = netconf_up(&t->nl, t->ifindex, iface, &d->netconf, &what);
 	if (ret < 0)
 		log_errno(LOG_LEVEL_ERR, ret, "%s: %s", t->ifname, what);
 	return ret;
+}
+
+static struct daemon *hup_daemon; /* a process runs one daemon; its SIGHUP reloads it */
+
+static void on_hup(struct loop *loop, int signo)
+{
+	char err[512];
+
+	(void)loop;
+	(void)signo;
+	if (daemon_reload(hup_daemon, err, sizeof(err)) < 0)
+		return; /* logged, and the old configuration runs on */
+}
+
+/* Registered as soon as the loop exists, before any worker thread, which inherits the mask. */
+static int watch_hup(struct daemon *d)
+{
+	hup_daemon = d;
+	return loop_signal(d->loop, SIGHUP, on_hup);
 }
 
 static int start_tunnel(struct daemon *d)
@@ -104,7 +133,9 @@ static int start_tunnel(struct daemon *d)
 		return ret;
 	}
 	d->loop = &d->tunnel->loop;
-	ret = bring_up(d);
+	ret = watch_hup(d);
+	if (!ret)
+		ret = bring_up(d);
 	if (ret < 0)
 		return ret;
 	log_info("%s: up, %zu peers, listening on port %u", d->name, d->cfg.iface.npeers,
@@ -130,7 +161,9 @@ static int start_loop(struct daemon *d)
 	d->own_loop_ready = true;
 	d->loop = &d->own_loop;
 	ret = loop_signal(d->loop, SIGTERM, forwarder_signal);
-	return ret < 0 ? ret : loop_signal(d->loop, SIGINT, forwarder_signal);
+	if (!ret)
+		ret = loop_signal(d->loop, SIGINT, forwarder_signal);
+	return ret < 0 ? ret : watch_hup(d);
 }
 
 static int start_gateway(struct daemon *d)
@@ -168,8 +201,20 @@ int daemon_start(struct daemon *d, const char *path)
 	ret = d->cfg.has_interface ? start_tunnel(d) : start_loop(d);
 	if (!ret)
 		ret = start_gateway(d);
+	/* The status sockets too: /run/porthole and a MetricsListen below 1024 need root. */
 	if (!ret)
+		ret = metrics_open(&d->metrics, d);
+	if (!ret && control_open(&d->control, d) < 0)
+		d->control = NULL; /* logged; the daemon runs without `porthole show` */
+	/* Everything privileged exists now: the TUN, the sockets, the netlink setup. */
+	if (!ret)
+		ret = privdrop_daemon(&d->privdrop, path, d->name);
+	if (!ret)
+		ret = sdnotify_watchdog_start(&d->sd, d->loop);
+	if (!ret) {
+		sdnotify_send("READY=1");
 		return 0;
+	}
 err:
 	daemon_stop(d);
 	return ret;
@@ -184,6 +229,12 @@ int daemon_run(struct daemon *d)
 
 void daemon_stop(struct daemon *d)
 {
+	sdnotify_send("STOPPING=1");
+	sdnotify_watchdog_stop(&d->sd);
+	control_close(d->control);
+	d->control = NULL;
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	gateway_close(d->gw);
 	d->gw = NULL;
 	if (d->tunnel) {
@@ -196,4 +247,68 @@ void daemon_stop(struct daemon *d)
 		loop_free(&d->own_loop);
 	d->own_loop_ready = false;
 	config_free(&d->cfg);
+	privdrop_finish(&d->privdrop);
+}
+
+/* The new file, resolved and with its effective fwmark, so that it compares with d->cfg. */
+static int reload_load(struct daemon *d, struct porthole_config *cfg, char *err, size_t errlen)
+{
+	if (config_parse_file(cfg, d->path, err, errlen) < 0)
+		return -EINVAL;
+	if (cfg->has_interface != d->cfg.has_interface) {
+		snprintf(err, errlen, "%s: %s [Interface] needs a restart", d->path,
+			 cfg->has_interface ? "adding an" : "removing the");
+		return -EOPNOTSUPP;
+	}
+	if (!cfg->has_interface && !cfg->nforwards) {
+		snprintf(err, errlen, "%s: neither [Interface] nor [Forward]: nothing to run",
+			 d->path);
+		return -EINVAL;
+	}
+	if (resolve_endpoints(cfg, err, errlen) < 0)
+		return -EHOSTUNREACH;
+	set_fwmark(&cfg->iface, netconf_fwmark(&cfg->iface));
+	return 0;
+}
+
+/* The gateway first: it either applies whole or not at all. */
+static int reload_gateway(struct daemon *d, const struct porthole_config *cfg, char *err,
+			  size_t errlen)
+{
+	if (!cfg->nforwards) {
+		gateway_close(d->gw);
+		d->gw = NULL;
+		return 0;
+	}
+	if (!d->gw)
+		return gateway_open(&d->gw, d->loop, cfg, err, errlen);
+	return gateway_reload(d->gw, cfg, err, errlen);
+}
+
+int daemon_reload(struct daemon *d, char *err, size_t errlen)
+{
+	struct porthole_config cfg;
+	int ret;
+
+	memset(&cfg, 0, sizeof(cfg));
+	log_info("%s: reloading %s", d->name, d->path);
+	sdnotify_send("RELOADING=1");
+	ret = reload_load(d, &cfg, err, errlen);
+	if (!ret)
+		ret = reload_gateway(d, &cfg, err, errlen);
+	if (!ret && d->tunnel)
+		ret = reload_apply_tunnel(d->tunnel, &d->netconf, &d->cfg.iface, &cfg.iface, err,
+					  errlen);
+	sdnotify_send("READY=1"); /* systemd's reload is over, whichever way it went */
+	if (ret < 0) {
+		log_err("%s: reload refused, the running configuration stays: %s", d->name, err);
+		config_free(&cfg);
+		return ret;
+	}
+	cfg.iface.replace_peers = true;
+	config_free(&d->cfg);
+	d->cfg = cfg;
+	log_info("%s: reloaded, %zu peers, %zu forwards", d->name, d->cfg.iface.npeers,
+		 d->cfg.nforwards);
+	return 0;
 }

@@ -12,7 +12,12 @@
 #include "gateway.h"
 #include "loop.h"
 #include "netconf.h"
+#include "privdrop.h"
+#include "sdnotify.h"
 #include "tunnel.h"
+
+struct control;
+struct metrics;
 
 struct daemon {
 	char name[IFNAMSIZ]; /* from the file name: the interface's, and the daemon's */
@@ -23,6 +28,10 @@ struct daemon {
 	struct loop *loop;
 	struct gateway *gw; /* NULL without [Forward]s */
 	struct netconf_state netconf;
+	struct sdnotify sd; /* the systemd watchdog, when asked for */
+	struct privdrop privdrop; /* root's janitor after the privilege drop */
+	struct control *control;  /* /run/porthole/NAME.sock, for `porthole show` and reload */
+	struct metrics *metrics;  /* MetricsListen, NULL when off */
 	bool own_loop_ready;
 };
 
@@ -39,5 +48,10 @@ int daemon_start(struct daemon *d, const char *path) WARN_UNUSED;
 /* Runs until SIGTERM/SIGINT (or the interface is deleted); returns the exit status. */
 int daemon_run(struct daemon *d);
 void daemon_stop(struct daemon *d);
+/* Re-reads d->path and applies the difference in place: peers, addresses and forwards the change
+ * does not touch keep their sessions and connections. A bad file, or a change that needs a
+ * restart, leaves the running configuration as it was: -errno with the reason in err. Loop
+ * thread only. */
+int daemon_reload(struct daemon *d, char *err, size_t errlen) WARN_UNUSED;
 
 #endif

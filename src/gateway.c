@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "fwd.h"
 #include "log.h"
+#include "reload.h"
 
 static const char *const error_names[GW_ERR_MAX] = {
     [GW_ERR_DENIED] = "denied", [GW_ERR_LIMIT] = "limit",     [GW_ERR_PROXY] = "proxy",
@@ -327,7 +328,7 @@ static void resume_fired(struct loop_timer *t)
 	fwd_group_resume(container_of(t, struct fwd_group, resume));
 }
 
-static int group_open(struct fwd_group *g, char *err, size_t errlen)
+static int group_bind(struct fwd_group *g, char *err, size_t errlen)
 {
 	char where[INET6_ADDRSTRLEN + 8];
 	int ret = listen_socket(g);
@@ -340,6 +341,14 @@ static int group_open(struct fwd_group *g, char *err, size_t errlen)
 		return ret;
 	}
 	g->lfd.fd = ret;
+	return 0;
+}
+
+/* The bound (or inherited) socket joins the loop. */
+static int group_start(struct fwd_group *g, char *err, size_t errlen)
+{
+	int ret;
+
 	if (g->proto == FWD_UDP)
 		ret = fwd_udp_open(g);
 	else if ((ret = loop_timer_add(g->gw->loop, &g->resume, resume_fired)) == 0) {
@@ -350,6 +359,13 @@ static int group_open(struct fwd_group *g, char *err, size_t errlen)
 	if (ret < 0)
 		snprintf(err, errlen, "forward '%s': %s", g->fwds[0]->cfg.name, strerror(-ret));
 	return ret;
+}
+
+static int group_open(struct fwd_group *g, char *err, size_t errlen)
+{
+	int ret = group_bind(g, err, errlen);
+
+	return ret < 0 ? ret : group_start(g, err, errlen);
 }
 
 static void group_close(struct fwd_group *g)
@@ -441,4 +457,221 @@ bool gateway_stats(const struct gateway *gw, size_t i, struct gateway_stats *out
 		return false;
 	*out = gw->fwds[i]->stats;
 	return true;
+}
+
+/* ---- reload ----
+ *
+ * A Listen group whose forwards are all unchanged keeps its socket and connections. A group that
+ * loses or gains a forward is rebuilt: its connections are closed and its listening socket handed
+ * to the new group, so the port never stops accepting. New ports are bound before anything
+ * changes, so a port that cannot be had rejects the reload with the gateway as it was. */
+
+struct reload {
+	struct gateway next; /* the new forward and group set, committed into gw */
+	bool *kept;	     /* per old forward: reused as is */
+	bool *dying;	     /* per old group: rebuilt or closed */
+	size_t nold_groups;  /* groups in next that are old ones */
+};
+
+static void match_forwards(struct reload *r, struct gateway *gw, const struct porthole_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nforwards; i++) {
+		for (size_t j = 0; j < gw->nfwds && !r->next.fwds[i]; j++) {
+			if (!r->kept[j] &&
+			    reload_same_forward(&gw->fwds[j]->cfg, &cfg->forwards[i])) {
+				r->next.fwds[i] = gw->fwds[j];
+				r->kept[j] = true;
+			}
+		}
+	}
+}
+
+static int create_forwards(struct reload *r, const struct porthole_config *cfg, char *err,
+			   size_t errlen)
+{
+	for (size_t i = 0; i < cfg->nforwards; i++) {
+		int ret;
+
+		if (r->next.fwds[i])
+			continue;
+		ret = forward_new(&r->next.fwds[i], &cfg->forwards[i], err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static bool kept_forward(const struct reload *r, const struct gateway *gw,
+			 const struct fwd_forward *f)
+{
+	for (size_t j = 0; j < gw->nfwds; j++) {
+		if (gw->fwds[j] == f)
+			return r->kept[j];
+	}
+	return false;
+}
+
+/* Dies: one of its forwards goes, or a new forward wants its Listen. */
+static void mark_dying(struct reload *r, struct gateway *gw)
+{
+	for (size_t i = 0; i < gw->ngroups; i++) {
+		struct fwd_group *g = gw->groups[i];
+
+		for (size_t k = 0; k < g->nfwds; k++)
+			r->dying[i] |= !kept_forward(r, gw, g->fwds[k]);
+		for (size_t k = 0; k < r->next.nfwds; k++) {
+			const struct fwd_forward *f = r->next.fwds[k];
+
+			r->dying[i] |= !f->group && f->cfg.protocol == g->proto &&
+				       same_listen(&f->cfg.listen, &g->listen);
+		}
+	}
+}
+
+static struct fwd_group *old_group_at(struct gateway *gw, const struct reload *r,
+				      const struct fwd_group *g)
+{
+	for (size_t i = 0; i < gw->ngroups; i++) {
+		if (r->dying[i] && gw->groups[i]->proto == g->proto &&
+		    same_listen(&gw->groups[i]->listen, &g->listen))
+			return gw->groups[i];
+	}
+	return NULL;
+}
+
+static bool survives(const struct reload *r, const struct fwd_group *g)
+{
+	for (size_t i = 0; i < r->nold_groups; i++) {
+		if (r->next.groups[i] == g)
+			return true;
+	}
+	return false;
+}
+
+/* Survivors first, then new groups for new forwards and the forwards of dying groups; a new group
+ * with no old one at its address binds now. */
+static int build_groups(struct reload *r, struct gateway *gw, char *err, size_t errlen)
+{
+	int ret;
+
+	r->next.groups = calloc(gw->ngroups + r->next.nfwds + 1, sizeof(*r->next.groups));
+	if (!r->next.groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < gw->ngroups; i++) {
+		if (!r->dying[i])
+			r->next.groups[r->next.ngroups++] = gw->groups[i];
+	}
+	r->nold_groups = r->next.ngroups;
+	for (size_t k = 0; k < r->next.nfwds; k++) {
+		struct fwd_forward *f = r->next.fwds[k];
+
+		if (f->group && !survives(r, f->group))
+			f->group = NULL; /* from a dying group */
+		if (!f->group && (ret = group_join(&r->next, f)) < 0)
+			return ret;
+	}
+	for (size_t i = r->nold_groups; i < r->next.ngroups; i++) {
+		struct fwd_group *g = r->next.groups[i];
+
+		g->gw = gw;
+		if (!old_group_at(gw, r, g) && (ret = group_bind(g, err, errlen)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Nothing was committed: new groups and forwards go, the kept ones return to their groups. */
+static void roll_back(struct reload *r, struct gateway *gw)
+{
+	for (size_t i = r->nold_groups; i < r->next.ngroups; i++)
+		group_close(r->next.groups[i]);
+	for (size_t k = 0; k < r->next.nfwds; k++) {
+		if (r->next.fwds[k] && !kept_forward(r, gw, r->next.fwds[k]))
+			forward_free(r->next.fwds[k]);
+	}
+	for (size_t i = 0; i < gw->ngroups; i++) {
+		for (size_t k = 0; k < gw->groups[i]->nfwds; k++)
+			gw->groups[i]->fwds[k]->group = gw->groups[i];
+	}
+}
+
+/* Takes a dying group's socket out of the loop for its successor. */
+static int take_listener(struct fwd_group *g)
+{
+	int fd = g->lfd.fd;
+
+	if (fd >= 0 && (g->proto == FWD_UDP || !g->paused))
+		loop_del(g->gw->loop, &g->lfd);
+	g->lfd.fd = -1;
+	return fd;
+}
+
+static int commit(struct reload *r, struct gateway *gw, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (size_t i = r->nold_groups; i < r->next.ngroups; i++) {
+		struct fwd_group *g = r->next.groups[i], *old = old_group_at(gw, r, g);
+
+		if (old && g->lfd.fd < 0)
+			g->lfd.fd = take_listener(old);
+	}
+	for (size_t i = 0; i < gw->ngroups; i++) {
+		if (r->dying[i])
+			group_close(gw->groups[i]);
+	}
+	for (size_t j = 0; j < gw->nfwds; j++) {
+		if (!r->kept[j]) {
+			log_info("gateway: forward '%s' removed", gw->fwds[j]->cfg.name);
+			forward_free(gw->fwds[j]);
+		}
+	}
+	for (size_t k = 0; k < r->next.nfwds; k++) {
+		if (!kept_forward(r, gw, r->next.fwds[k]))
+			log_info("gateway: forward '%s' added", r->next.fwds[k]->cfg.name);
+	}
+	for (size_t i = r->nold_groups; i < r->next.ngroups; i++) {
+		int ret2 = group_start(r->next.groups[i], err, errlen);
+
+		ret = ret ?: ret2;
+	}
+	free(gw->fwds);
+	free(gw->groups);
+	gw->fwds = r->next.fwds;
+	gw->nfwds = r->next.nfwds;
+	gw->groups = r->next.groups;
+	gw->ngroups = r->next.ngroups;
+	return ret;
+}
+
+int gateway_reload(struct gateway *gw, const struct porthole_config *cfg, char *err, size_t errlen)
+{
+	struct reload r = { .next = { .loop = gw->loop } };
+	int ret = -ENOMEM;
+
+	snprintf(err, errlen, "gateway: out of memory");
+	r.kept = calloc(gw->nfwds + 1, sizeof(*r.kept));
+	r.dying = calloc(gw->ngroups + 1, sizeof(*r.dying));
+	r.next.fwds = calloc(cfg->nforwards + 1, sizeof(*r.next.fwds));
+	if (!r.kept || !r.dying || !r.next.fwds)
+		goto fail;
+	match_forwards(&r, gw, cfg);
+	r.next.nfwds = cfg->nforwards; /* with holes until created */
+	ret = create_forwards(&r, cfg, err, errlen);
+	if (!ret) {
+		mark_dying(&r, gw);
+		ret = build_groups(&r, gw, err, errlen);
+	}
+	if (ret < 0)
+		goto fail;
+	ret = commit(&r, gw, err, errlen);
+	goto out;
+fail:
+	roll_back(&r, gw);
+	free(r.next.groups);
+	free(r.next.fwds);
+out:
+	free(r.dying);
+	free(r.kept);
+	return ret;
 }

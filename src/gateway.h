@@ -48,6 +48,13 @@ struct gateway_stats {
  * names in Target are resolved here, once. Returns 0 or a negative errno with err filled in. */
 int gateway_open(struct gateway **out, struct loop *loop, const struct porthole_config *cfg,
 		 char *err, size_t errlen) WARN_UNUSED;
+/* Makes the forwards those of cfg: unchanged forwards keep their listeners and connections, a
+ * changed one is removed and added again. A Listen shared with a removed, changed or added
+ * forward keeps its socket but closes its connections. On error (a target that does not
+ * resolve, a port that cannot be bound) nothing changed, except past a failure to register a
+ * listener with the loop, which err then names. 0 or a negative errno. */
+int gateway_reload(struct gateway *gw, const struct porthole_config *cfg, char *err,
+		   size_t errlen) WARN_UNUSED;
 /* Closes every listener and connection (without log lines) and frees the gateway. */
 void gateway_close(struct gateway *gw);
 

@@ -16,7 +16,10 @@ static const struct {
 	const char *description;
 } subcommands[] = {
 	{ "init", init_main, "Writes a matched gateway.conf and home.conf" },
+	{ "demo", demo_main, "Shows a request through porthole in network namespaces (root)" },
 	{ "up", up_main, "Runs a tunnel from a configuration file, in the foreground" },
+	{ "show", show_main, "Shows running daemons: peers, handshakes, forwards, counters" },
+	{ "reload", reload_main, "Makes a running daemon re-read its configuration file" },
 	{ "check", check_main, "Validates a configuration file" },
 	{ "genkey", genkey_main, "Generates a new private key and writes it to stdout" },
 	{ "genpsk", genpsk_main, "Generates a new preshared key and writes it to stdout" },

@@ -23,5 +23,10 @@ uint32_t netconf_fwmark(const struct interface_config *cfg);
 int netconf_up(struct nl *nl, int ifindex, const struct interface_config *cfg,
 	       struct netconf_state *st, const char **what) WARN_UNUSED;
 void netconf_down(struct nl *nl, struct netconf_state *st);
+/* A reload: changes what netconf_up(old) set into what netconf_up(new) would, by difference, so
+ * that unchanged addresses and routes are never absent. 0 or -errno; *what names the step. */
+int netconf_reload(struct nl *nl, int ifindex, const struct interface_config *old,
+		   const struct interface_config *new, struct netconf_state *st,
+		   const char **what) WARN_UNUSED;
 
 #endif

@@ -6,6 +6,7 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/veth.h>
 #include <linux/rtnetlink.h>
 #include "netlink.h"
 
@@ -159,6 +160,60 @@ int nl_link_delete(struct nl *nl, int ifindex)
 
 	link_msg(buf, RTM_DELLINK, ifindex);
 	return talk(nl, (struct nlmsghdr *)buf, NULL, NULL);
+}
+
+static void put_link(struct nlmsghdr *nlh, const char *name, int nsfd)
+{
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	if (nsfd >= 0)
+		mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)nsfd);
+}
+
+int nl_veth_add(struct nl *nl, const char *name, int nsfd, const char *peer, int peer_nsfd)
+{
+	NL_BUF(buf, NL_REQ_SIZE);
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct nlattr *info, *data, *end;
+	struct ifinfomsg *ifi;
+
+	start(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(*ifi));
+	put_link(nlh, name, nsfd);
+	info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+	data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	/* The peer is a whole link message of its own: a header, then its attributes. */
+	end = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	put_link(nlh, peer, peer_nsfd);
+	mnl_attr_nest_end(nlh, end);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return talk(nl, nlh, NULL, NULL);
+}
+
+static int index_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_type == RTM_NEWLINK && nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*ifi)))
+		*(int *)data = ifi->ifi_index;
+	return MNL_CB_OK;
+}
+
+int nl_link_index(struct nl *nl, const char *name)
+{
+	NL_BUF(buf, NL_REQ_SIZE);
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	int ifindex = 0;
+	int ret;
+
+	link_msg(buf, RTM_GETLINK, 0);
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	ret = talk(nl, nlh, index_cb, &ifindex);
+	if (ret)
+		return ret;
+	return ifindex > 0 ? ifindex : -ENODEV;
 }
 
 static int addr_change(struct nl *nl, uint16_t type, uint16_t flags, int ifindex, int family,

@@ -30,6 +30,11 @@ void nl_close(struct nl *nl);
 int nl_link_set_mtu(struct nl *nl, int ifindex, unsigned int mtu);
 int nl_link_set_up(struct nl *nl, int ifindex, bool up);
 int nl_link_delete(struct nl *nl, int ifindex);
+/* A veth pair: name in the namespace open at nsfd, its peer in peer_nsfd (-1: the socket's own
+ * namespace for either), both down and without addresses. */
+int nl_veth_add(struct nl *nl, const char *name, int nsfd, const char *peer, int peer_nsfd);
+/* The index of the link called name, or -ENODEV. */
+int nl_link_index(struct nl *nl, const char *name);
 
 /* family is AF_INET or AF_INET6 and addr points at a struct in_addr or in6_addr. No IPv4 broadcast
  * is set: porthole's links are point-to-point. */

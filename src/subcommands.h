@@ -12,5 +12,8 @@ int wg_go_main(int argc, char *argv[]);
 int up_main(int argc, char *argv[]);
 int check_main(int argc, char *argv[]);
 int init_main(int argc, char *argv[]);
+int demo_main(int argc, char *argv[]);
+int reload_main(int argc, char *argv[]);
+int show_main(int argc, char *argv[]);
 
 #endif

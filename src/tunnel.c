@@ -45,7 +45,9 @@ static void op_timers_changed(void *ctx, struct wg_peer *peer)
 static void peer_timer_fired(struct loop_timer *timer)
 {
 	struct wg_peer *peer = container_of(timer, struct wg_peer, timer);
+	struct tunnel *t = container_of(peer->device, struct tunnel, dev);
 
+	recover_peer_timer(&t->recover, peer, loop_now());
 	peer_timers_expire(peer, loop_now());
 }
 
@@ -329,6 +331,7 @@ int tunnel_configure(struct tunnel *t, const struct interface_config *cfg)
 	int ret = wg_device_apply(&t->dev, cfg, loop_now());
 	int ret2 = sync_sockets(t, old_port, old_fwmark);
 
+	recover_configured(&t->recover, cfg);
 	return ret ?: ret2;
 }
 
@@ -418,11 +421,20 @@ static void link_event(void *ctx, const struct nl_event *ev)
 	}
 }
 
+/* Addresses and routes are the recovery's; links are ours. */
+static void nl_event(void *ctx, const struct nl_event *ev)
+{
+	struct tunnel *t = ctx;
+
+	recover_nl_event(&t->recover, ev, loop_now());
+	link_event(t, ev);
+}
+
 static void monitor_readable(struct loop_fd *lfd, uint32_t events)
 {
 	struct tunnel *t = container_of(lfd, struct tunnel, monitor);
 
-	if (nl_monitor_read(&t->nl, link_event, t) < 0 || !if_nametoindex(t->ifname)) {
+	if (nl_monitor_read(&t->nl, nl_event, t) < 0 || !if_nametoindex(t->ifname)) {
 		/* Overrun or error, or the deletion's own message not read yet (only the link
 		 * going down was): the interface itself is the truth. own_link is already false
 		 * when link_event() saw the deletion and said so. */
@@ -465,7 +477,9 @@ static int open_fds(struct tunnel *t, bool serve_uapi)
 	ret = nl_open(&t->nl);
 	if (ret < 0)
 		return ret;
-	ret = nl_monitor_open(&t->nl, NL_GROUP_LINK);
+	ret = nl_monitor_open(&t->nl, NL_GROUP_LINK | RECOVER_NL_GROUPS);
+	if (!ret)
+		ret = recover_init(&t->recover, &t->loop, &t->dev, t->ifindex, t->ifname);
 	if (ret < 0)
 		return ret;
 	t->monitor.fd = nl_monitor_fd(&t->nl);
@@ -570,6 +584,7 @@ void tunnel_close(struct tunnel *t)
 		uapi_sock_unlink(t->ifname);
 		close(t->uapi.fd);
 	}
+	recover_free(&t->recover);
 	wg_device_free(&t->dev);
 	if (t->tun.fd >= 0)
 		close(t->tun.fd); /* a non-persistent TUN goes away with its last descriptor */

@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "netlink.h"
 #include "offload.h"
+#include "recover.h"
 #include "udp.h"
 
 enum tunnel_limits {
@@ -35,6 +36,7 @@ struct tunnel {
 
 	struct loop_fd tun, udp4, udp6, uapi, monitor;
 	struct loop_timer handshakes; /* more queued handshake work */
+	struct recover recover;       /* reacting to network and endpoint changes at once */
 
 	bool vnet; /* TUN packets carry a virtio_net_hdr: TSO in, coalesced writes out */
 	uint8_t *slots; /* TUNNEL_SLOTS buffers with room to seal in place */
