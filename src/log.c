@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "log.h"
 
@@ -13,6 +14,22 @@ enum { RL_BURST = 5, RL_PER_SEC = 5 };
 void log_set_level(enum log_level level)
 {
 	max_level = level;
+}
+
+void log_level_from_env(void)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} names[] = { { "debug", LOG_LEVEL_DEBUG }, { "verbose", LOG_LEVEL_DEBUG },
+		      { "info", LOG_LEVEL_INFO },   { "warn", LOG_LEVEL_WARN },
+		      { "error", LOG_LEVEL_ERR },   { "silent", LOG_LEVEL_ERR } };
+	const char *v = getenv("LOG_LEVEL");
+
+	for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
+		if (!strcasecmp(v, names[i].name))
+			log_set_level(names[i].level);
+	}
 }
 
 static void vlog(enum log_level level, int err, const char *fmt, va_list ap)

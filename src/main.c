@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "crypto.h"
+#include "log.h"
 #include "subcommands.h"
 #include "version.h"
 
@@ -44,6 +45,7 @@ int version_main(int argc, char *argv[])
 int main(int argc, char *argv[])
 {
 	prog_name = argv[0];
+	log_level_from_env();
 	if (crypto_init() < 0) {
 		fprintf(stderr, "%s: cannot initialise libcrypto\n", prog_name);
 		return 1;
