@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "control.h"
+#include "crypto.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -251,9 +252,33 @@ void daemon_stop(struct daemon *d)
 }
 
 /* The new file, resolved and with its effective fwmark, so that it compares with d->cfg. */
+/* After the privilege drop the file may be root's alone: the janitor reads it for us. */
+static int parse_again(struct daemon *d, struct porthole_config *cfg, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int ret = privdrop_read_config(&d->privdrop, &text, &len);
+
+	if (ret == -ENOSYS)
+		return config_parse_file(cfg, d->path, err, errlen);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", d->path, strerror(-ret));
+		return ret;
+	}
+	if (strlen(text) != len) {
+		snprintf(err, errlen, "%s: NUL byte in the file", d->path);
+		ret = -EINVAL;
+	} else {
+		ret = config_parse_string(cfg, d->path, text, err, errlen);
+	}
+	crypto_wipe(text, len);
+	free(text);
+	return ret;
+}
+
 static int reload_load(struct daemon *d, struct porthole_config *cfg, char *err, size_t errlen)
 {
-	if (config_parse_file(cfg, d->path, err, errlen) < 0)
+	if (parse_again(d, cfg, err, errlen) < 0)
 		return -EINVAL;
 	if (cfg->has_interface != d->cfg.has_interface) {
 		snprintf(err, errlen, "%s: %s [Interface] needs a restart", d->path,

@@ -153,16 +153,90 @@ static bool stale(const char *path)
 	return refused;
 }
 
+/* The janitor's answer to a read request: status (0 or -errno), length, then the bytes. */
+struct read_reply {
+	int32_t status;
+	uint32_t len;
+};
+
+static bool write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Reads the one file the daemon was started with, whatever the daemon asks. */
+static void serve_read(int fd, const char *path)
+{
+	static char buf[PRIVDROP_CONFIG_MAX];
+	struct read_reply r = {0, 0};
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+
+	if (f < 0)
+		r.status = -errno;
+	while (f >= 0 && r.len < sizeof(buf)) {
+		n = read(f, buf + r.len, sizeof(buf) - r.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		r.len += (uint32_t)n;
+	}
+	if (f >= 0 && n < 0)
+		r.status = -errno;
+	else if (r.len == sizeof(buf))
+		r.status = -EFBIG;
+	if (f >= 0)
+		close(f);
+	if (r.status)
+		r.len = 0;
+	if (write_all(fd, &r, sizeof(r)))
+		write_all(fd, buf, r.len);
+	explicit_bzero(buf, r.len);
+}
+
 /* Holds no descriptor of the daemon's: the TUN device and the sockets must go with it. */
-static NORETURN void janitor(int fd, const char *name)
+static NORETURN void janitor(int fd, const char *name, const char *path)
 {
 	const char *dirs[] = {UAPI_SOCK_DIR, CONTROL_DIR};
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)], c;
+	ssize_t n;
 
 	close_range(3, (unsigned int)fd - 1, 0);
 	close_range((unsigned int)fd + 1, ~0U, 0);
-	while (read(fd, &c, 1) < 0 && errno == EINTR)
-		;
+	while ((n = read(fd, &c, 1)) > 0 || (n < 0 && errno == EINTR)) {
+		if (n > 0 && c == 'R')
+			serve_read(fd, path);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		snprintf(sock, sizeof(sock), "%s/%s.sock", dirs[i], name);
 		if (stale(sock))
@@ -171,11 +245,11 @@ static NORETURN void janitor(int fd, const char *name)
 	_exit(0);
 }
 
-static int fork_janitor(struct privdrop *pd, const char *name)
+static int fork_janitor(struct privdrop *pd, const char *name, const char *path)
 {
 	int fds[2];
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
 		return -errno;
 	pd->janitor = fork();
 	if (pd->janitor < 0) {
@@ -185,9 +259,38 @@ static int fork_janitor(struct privdrop *pd, const char *name)
 		return -errno;
 	}
 	if (pd->janitor == 0)
-		janitor(fds[0], name);
+		janitor(fds[0], name, path);
 	close(fds[0]);
 	pd->fd = fds[1];
+	return 0;
+}
+
+int privdrop_read_config(struct privdrop *pd, char **text, size_t *len)
+{
+	struct timeval tv = {.tv_sec = 5};
+	struct read_reply r;
+	char *buf;
+
+	if (!pd->janitor)
+		return -ENOSYS;
+	/* A janitor that does not answer must not hang the daemon's loop for good. */
+	setsockopt(pd->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!write_all(pd->fd, "R", 1) || !read_all(pd->fd, &r, sizeof(r)))
+		return -EIO;
+	if (r.status)
+		return r.status < 0 ? r.status : -EIO;
+	if (r.len >= PRIVDROP_CONFIG_MAX)
+		return -EFBIG;
+	buf = malloc((size_t)r.len + 1);
+	if (!buf)
+		return -ENOMEM;
+	if (!read_all(pd->fd, buf, r.len)) {
+		free(buf);
+		return -EIO;
+	}
+	buf[r.len] = '\0';
+	*text = buf;
+	*len = r.len;
 	return 0;
 }
 
@@ -198,17 +301,12 @@ int privdrop_daemon(struct privdrop *pd, const char *path, const char *name)
 
 	if (!privdrop_wanted(geteuid(), getenv))
 		return 0;
-	ret = fork_janitor(pd, name);
+	ret = fork_janitor(pd, name, path);
 	if (ret < 0) {
 		log_errno(LOG_LEVEL_ERR, ret, "privilege drop: cannot start the janitor process");
 		return ret;
 	}
-	ret = privdrop_to(user && *user ? user : NULL);
-	if (!ret && access(path, R_OK) < 0)
-		log_warn("%s: unreadable as the unprivileged user (%s): reload will fail; make it "
-			 "root:%s 0640, or set PORTHOLE_NO_PRIVDROP=1",
-			 path, strerror(errno), PRIVDROP_USER);
-	return ret;
+	return privdrop_to(user && *user ? user : NULL);
 }
 
 void privdrop_finish(struct privdrop *pd)

@@ -29,12 +29,16 @@ bool privdrop_wanted(uid_t euid, char *(*env)(const char *name)) WARN_UNUSED;
  * the first step leaves a process that must exit. */
 int privdrop_to(const char *user) WARN_UNUSED;
 
-/* What stays privileged: a janitor process, forked before the drop, that waits for the daemon
- * to finish (or die) and then removes its sockets (`wg`'s and the control socket), which the
- * unprivileged daemon cannot unlink from their root-owned directories. */
+/* What stays privileged, as in relayd's privilege separation: a janitor process, forked before
+ * the drop, that reads the configuration file for the daemon when it reloads (the file may be
+ * root's alone, as `porthole init` writes it; the janitor reads that one path and nothing else),
+ * and that, once the daemon finishes (or dies), removes its sockets (`wg`'s and the control
+ * socket), which the unprivileged daemon cannot unlink from their root-owned directories. */
+enum { PRIVDROP_CONFIG_MAX = 4 << 20 }; /* bytes of configuration the janitor passes on */
+
 struct privdrop {
 	pid_t janitor; /* 0: none */
-	int fd;	       /* the daemon's end of the pipe; EOF tells the janitor to clean up */
+	int fd;	       /* the daemon's end of the socket pair; EOF tells the janitor to clean up */
 };
 
 /* The daemon's hook, called once everything privileged is set up: drops when
@@ -42,6 +46,10 @@ struct privdrop {
  * the daemon called name, then warns when the configuration file at path is unreadable to the
  * new user, as reload will need it. */
 int privdrop_daemon(struct privdrop *pd, const char *path, const char *name) WARN_UNUSED;
+/* The configuration file's bytes as the janitor read them: 0 with *text (NUL-terminated,
+ * malloc'ed, to be wiped and freed) and *len, -ENOSYS when there is no janitor (read it
+ * yourself), or a negative errno from reading it. */
+int privdrop_read_config(struct privdrop *pd, char **text, size_t *len) WARN_UNUSED;
 /* At the very end of the daemon, after its sockets are closed: the janitor cleans up and exits. */
 void privdrop_finish(struct privdrop *pd);
 

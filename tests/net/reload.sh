@@ -5,9 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd socat wg sha256sum python3
-# The file lives in this test's private 0700 directory, which the dropped user cannot read; the
-# privilege drop with reload is privdrop's test. Here the daemon stays root.
-export PORTHOLE_NO_PRIVDROP=1
+# The file lives in this test's private 0700 directory, which the dropped user cannot read: the
+# daemon drops its privileges and reloads through its root janitor, which reads the file for it.
 
 gw_topology || exit 1
 SIZE=$((200 * 1024 * 1024))
