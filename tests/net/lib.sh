@@ -245,11 +245,13 @@ gw_start() {
 	fi
 }
 gw_link_up() { ns "$1" ip link show "$2" 2>/dev/null | grep -q 'UP'; }
-gw_stop() { # gw_stop NAME: stops that daemon and waits until it is gone
+declare -A GW_RC
+gw_stop() { # gw_stop NAME: stops that daemon (SIGTERM), waits; its exit status goes to GW_RC
 	local p=${GW_PID[$1]}
 	kill "$p" 2>/dev/null
 	wait_for 5 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
+	GW_RC[$1]=$?
 	return 0
 }
 gw_tunnel() { pings vps 10.99.0.2 && pings home 10.99.0.1; }
@@ -344,10 +346,27 @@ tcp_raw() {
 	printf "$@" | ns "$n" timeout 10 socat -t 6 - "TCP:$host:$port" 2>/dev/null
 	echo $(( ($(date +%s%N) - start) / 1000000 )) >"$TMP/raw.ms"
 }
-# gw_finish: finish, first copying the logs to $GW_KEEP (a directory) when that is set.
+# gw_finish: stops both daemons and checks they exit cleanly without sanitizer reports (for
+# PORTHOLE pointing at a `make SAN=1` build), copies the logs to $GW_KEEP (a directory) when that
+# is set, and finishes.
 gw_finish() {
+	local name
+	for name in "${!GW_PID[@]}"; do
+		kill -0 "${GW_PID[$name]}" 2>/dev/null || continue
+		gw_stop "$name"
+		check "$name exits with status 0 on SIGTERM" test "${GW_RC[$name]}" -eq 0
+	done
+	check "no sanitizer reports in the daemons' logs" \
+		bash -c "! grep -E 'Sanitizer|runtime error' '$TMP'/*.log"
 	if [ -n "${GW_KEEP:-}" ]; then
 		mkdir -p "$GW_KEEP" && cp "$TMP"/*.log "$TMP"/*.conf "$TMP"/*.access "$GW_KEEP"/ 2>/dev/null
 	fi
 	finish
+}
+# gw_require "description" command...: a check that must pass for the rest to make sense; on
+# failure the test ends here (gw_finish).
+gw_require() {
+	local before=$nfail
+	check "$@"
+	[ "$nfail" -eq "$before" ] || gw_finish
 }
