@@ -961,7 +961,7 @@ static int check_interface(struct config_ctx *ctx)
 	return check_duplicate_peers(ctx);
 }
 
-static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
 	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
@@ -1033,7 +1033,7 @@ static int check_pair(struct config_ctx *ctx, const struct forward_config *a,
 	if (!strcmp(a->name, b->name))
 		return fail(ctx, b->line, "[Forward] name '%s' already used at line %u", b->name,
 			    a->line);
-	if (a->protocol != b->protocol || !same_sockaddr(&a->listen, &b->listen))
+	if (a->protocol != b->protocol || !sockaddr_equal(&a->listen, &b->listen))
 		return 0;
 	if (a->protocol == FWD_UDP)
 		return fail(ctx, b->line, "[Forward] '%s': UDP Listen already used at line %u",

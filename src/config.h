@@ -146,6 +146,9 @@ bool config_parse_prefix(struct allowed_ip *out, const char *text, const char **
  * "host.example:51820", which leaves out->ss_family AF_UNSPEC. host receives the host text. */
 bool config_parse_endpoint(struct sockaddr_storage *out, char host[CONFIG_HOST_MAX], uint16_t *port,
 			   const char *text, bool allow_name, const char **why) WARN_UNUSED;
+/* Same family, address and port (IPv4 or IPv6). */
+bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+	WARN_UNUSED;
 /* "5s", "500ms", "2m", "1h", "1d"; a plain number is seconds. */
 bool config_parse_duration(uint64_t *ns, const char *text, const char **why) WARN_UNUSED;
 /* Decimal in [0, max]. */

@@ -46,19 +46,6 @@ struct fwd_udp {
 
 /* ---- the table ---- */
 
-static bool same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
-	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
-
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	return a6->sin6_port == b6->sin6_port &&
-	       !memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr));
-}
-
 /* FNV-1a over address and port. Not keyed: the table is bounded, so a crafted collision can
  * only lengthen one chain up to MaxConnections, never grow memory. */
 static uint32_t bucket_of(const struct fwd_udp *u, const struct sockaddr_storage *ss)
@@ -84,7 +71,7 @@ static struct fwd_flow *lookup(const struct fwd_udp *u, const struct sockaddr_st
 
 	LIST_FOREACH(fl, &u->buckets[bucket_of(u, client)], entry)
 	{
-		if (same_client(&fl->client, client))
+		if (sockaddr_equal(&fl->client, client))
 			return fl;
 	}
 	return NULL;
