@@ -9,7 +9,7 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter -pthread -MMD -MP -D_GNU_SOURCE
-LDLIBS  += -lcrypto -lmnl -pthread
+LDLIBS  += -lcrypto -lmnl -lseccomp -pthread
 
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror

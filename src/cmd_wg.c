@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "log.h"
+#include "sandbox.h"
+#include "secmem.h"
 #include "subcommands.h"
 #include "tunnel.h"
 
@@ -91,7 +93,9 @@ int wg_go_main(int argc, char *argv[])
 			return 1;
 		}
 	}
-	t = calloc(1, sizeof(*t));
+	if (secmem_protect_process() < 0)
+		log_warn("%s: cannot disable core dumps", ifname);
+	t = secmem_calloc(1, sizeof(*t)); /* the device: our private key */
 	if (!t)
 		return 1;
 	ret = tunnel_open(t, ifname, true);
@@ -99,7 +103,7 @@ int wg_go_main(int argc, char *argv[])
 		log_errno(LOG_LEVEL_ERR, ret, "%s: cannot create the interface", ifname);
 		report(ready, 1);
 		tunnel_close(t);
-		free(t);
+		secmem_free(t);
 		return 1;
 	}
 	/* wireguard-go's default, which wg-quick and users expect when they set none. */
@@ -111,8 +115,8 @@ int wg_go_main(int argc, char *argv[])
 	report(ready, 0);
 	if (!foreground)
 		quiet_stdio();
-	ret = tunnel_run(t);
+	ret = sandbox_install_if_wanted(ifname) < 0 ? 1 : tunnel_run(t);
 	tunnel_close(t);
-	free(t);
+	secmem_free(t);
 	return ret;
 }

@@ -10,6 +10,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "sandbox.h"
+#include "secmem.h"
 
 int daemon_name_of(const char *path, char name[IFNAMSIZ])
 {
@@ -125,7 +127,7 @@ static int start_tunnel(struct daemon *d)
 {
 	int ret;
 
-	d->tunnel = calloc(1, sizeof(*d->tunnel));
+	d->tunnel = secmem_calloc(1, sizeof(*d->tunnel)); /* the device: our private key */
 	if (!d->tunnel)
 		return -ENOMEM;
 	ret = tunnel_open(d->tunnel, d->name, true);
@@ -189,6 +191,9 @@ int daemon_start(struct daemon *d, const char *path)
 
 	memset(d, 0, sizeof(*d));
 	d->path = path;
+	/* Before the file is read: no core dump may carry the keys it holds. */
+	if (secmem_protect_process() < 0)
+		log_warn("%s: cannot disable core dumps", path);
 	ret = daemon_name_of(path, d->name);
 	if (!ret)
 		ret = daemon_load(path, &d->cfg, true);
@@ -212,6 +217,8 @@ int daemon_start(struct daemon *d, const char *path)
 		ret = privdrop_daemon(&d->privdrop, path, d->name);
 	if (!ret)
 		ret = sdnotify_watchdog_start(&d->sd, d->loop);
+	if (!ret)
+		ret = sandbox_install_if_wanted(d->name); /* last: nothing new to set up after it */
 	if (!ret) {
 		sdnotify_send("READY=1");
 		return 0;
@@ -241,7 +248,7 @@ void daemon_stop(struct daemon *d)
 	if (d->tunnel) {
 		netconf_down(&d->tunnel->nl, &d->netconf);
 		tunnel_close(d->tunnel);
-		free(d->tunnel);
+		secmem_free(d->tunnel);
 		d->tunnel = NULL;
 	}
 	if (d->own_loop_ready)

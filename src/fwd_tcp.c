@@ -360,13 +360,23 @@ static void connect_failed(struct fwd_conn *c, int err, uint64_t now)
 	conn_end(c, GW_ERR_CONNECT, RST_CLIENT, how);
 }
 
+static void accept_pause(struct fwd_group *g);
+
 static void try_connect(struct fwd_conn *c, uint64_t now)
 {
 	const struct fwd_forward *f = c->fwd;
 	int fd = fwd_socket(f->target.ss_family, SOCK_STREAM);
 
-	if (fd < 0)
-		return conn_end(c, GW_ERR_IO, RST_CLIENT, "cannot open a socket");
+	if (fd < 0) {
+		struct fwd_group *g = c->group;
+
+		conn_end(c, GW_ERR_IO, RST_CLIENT, "cannot open a socket");
+		/* Out of descriptors: each further accept would be reset the same way, draining
+		 * the backlog; pause instead, so waiting clients keep their place. */
+		if (fd == -EMFILE || fd == -ENFILE)
+			accept_pause(g);
+		return;
+	}
 	set_nodelay(fd);
 	c->target.fd = fd;
 	if (loop_add(c->group->gw->loop, &c->target, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET))
@@ -690,13 +700,19 @@ static void accepted(struct fwd_group *g, int fd, const struct sockaddr_storage 
 	admit(c, now);
 }
 
-/* Out of descriptors: stop accepting for a moment rather than spin on the listener. */
+/* Out of descriptors: stop accepting for a moment rather than spin on the listener. A
+ * connection that ends meanwhile resumes it at once (conn_free). */
+static void accept_pause(struct fwd_group *g)
+{
+	fwd_group_pause(g);
+	loop_timer_arm(g->gw->loop, &g->resume, loop_now() + FWD_RETRY_NS);
+}
+
 static void accept_failed(struct fwd_group *g, int err)
 {
 	log_limited(LOG_LEVEL_WARN, "%s: accept: %s", fwd_group_blame(g)->cfg.name, strerror(err));
 	fwd_group_blame(g)->stats.errors[GW_ERR_IO]++;
-	fwd_group_pause(g);
-	loop_timer_arm(g->gw->loop, &g->resume, loop_now() + FWD_RETRY_NS);
+	accept_pause(g);
 }
 
 void fwd_tcp_acceptable(struct loop_fd *lfd, uint32_t events)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "crypto.h"
 #include "noise.h"
+#include "secmem.h"
 
 /* FUZZ_NO_AUTH (fuzz/fuzz_wg_receive_noauth only) overlooks failed tags, see aead_open(). Only
  * the fuzz build defines the macro that allows it; a production build with it does not compile. */
@@ -513,8 +514,7 @@ void noise_keypair_put(struct noise_keypair *kp)
 {
 	if (!kp || atomic_fetch_sub_explicit(&kp->refcount, 1, memory_order_acq_rel) != 1)
 		return;
-	crypto_wipe(kp, sizeof(*kp));
-	free(kp);
+	secmem_free(kp); /* wipes it */
 }
 
 /* Unlinks a keypair that left the rotation: new data naming its index is then unknown, while
@@ -529,7 +529,7 @@ static void retire(struct index_table *t, struct noise_keypair *kp)
 
 static struct noise_keypair *keypair_create(const struct noise_handshake *hs, uint64_t now)
 {
-	struct noise_keypair *kp = calloc(1, sizeof(*kp));
+	struct noise_keypair *kp = secmem_calloc(1, sizeof(*kp)); /* session keys: locked */
 
 	if (!kp)
 		return NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "device.h"
 #include "peer.h"
+#include "secmem.h"
 
 static size_t bucket_of(const uint8_t public_key[NOISE_PUBLIC_KEY_LEN])
 {
@@ -69,7 +70,7 @@ int peer_create(struct wg_device *dev, const uint8_t public_key[NOISE_PUBLIC_KEY
 		return -EEXIST;
 	if (dev->npeers >= MAX_PEERS_PER_DEVICE)
 		return -ENOSPC;
-	peer = calloc(1, sizeof(*peer));
+	peer = secmem_calloc(1, sizeof(*peer)); /* locked: preshared key, handshake state */
 	if (!peer)
 		return -ENOMEM;
 	if (crypto_random(&seed, sizeof(seed)) < 0)
@@ -122,8 +123,7 @@ void peer_remove(struct wg_peer *peer)
 	peer_purge_staged(peer);
 	unlink_peer(dev, peer);
 	cookie_maker_clear(&peer->cookie);
-	crypto_wipe(peer, sizeof(*peer));
-	free(peer);
+	secmem_free(peer); /* wipes it */
 }
 
 void peer_drop(struct wg_peer *peer, enum drop_reason reason)
