@@ -159,29 +159,13 @@ struct read_reply {
 	uint32_t len;
 };
 
-static bool write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-static bool read_all(int fd, void *buf, size_t len)
+/* All of len bytes through the socket pair, either way, riding out EINTR. */
+static bool transfer(int fd, void *buf, size_t len, bool out)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -219,8 +203,8 @@ static void serve_read(int fd, const char *path)
 		close(f);
 	if (r.status)
 		r.len = 0;
-	if (write_all(fd, &r, sizeof(r)))
-		write_all(fd, buf, r.len);
+	if (transfer(fd, &r, sizeof(r), true))
+		transfer(fd, buf, r.len, true);
 	explicit_bzero(buf, r.len);
 }
 
@@ -275,7 +259,7 @@ int privdrop_read_config(struct privdrop *pd, char **text, size_t *len)
 		return -ENOSYS;
 	/* A janitor that does not answer must not hang the daemon's loop for good. */
 	setsockopt(pd->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (!write_all(pd->fd, "R", 1) || !read_all(pd->fd, &r, sizeof(r)))
+	if (!transfer(pd->fd, (char[]){'R'}, 1, true) || !transfer(pd->fd, &r, sizeof(r), false))
 		return -EIO;
 	if (r.status)
 		return r.status < 0 ? r.status : -EIO;
@@ -284,7 +268,7 @@ int privdrop_read_config(struct privdrop *pd, char **text, size_t *len)
 	buf = malloc((size_t)r.len + 1);
 	if (!buf)
 		return -ENOMEM;
-	if (!read_all(pd->fd, buf, r.len)) {
+	if (!transfer(pd->fd, buf, r.len, false)) {
 		free(buf);
 		return -EIO;
 	}
