@@ -41,6 +41,7 @@ restart() {
 		bad "$side: no public request within $limit s of the restart"
 		tail -n 20 "$TMP/$name.log" | sed 's/^/       /'
 	fi
+	sleep 1 # the relay writes its counts out asynchronously
 	i=$(( $(inits) - i0 ))
 	figure "kill -9 of $side: $i initiations to the new session"
 	check "$side: one handshake made the new session ($i initiations)" test "$i" -eq 1
