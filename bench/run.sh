@@ -16,6 +16,7 @@ SECS=${BENCH_SECONDS:-5}	     # each iperf3 and wrk run
 LAT_RATE=${BENCH_LAT_RATE:-1000} # requests/s of the fixed-rate latency run
 LAT_CONNS=${BENCH_LAT_CONNS:-10}
 ECHO_MB=${BENCH_ECHO_MB:-64}
+MEASURE=${BENCH_MEASURE:-echo tcp udp http} # a subset when iterating on one figure
 RESULTS_DIR=${BENCH_RESULTS:-$HERE/results}
 TAG=pb$$
 TMP=$(mktemp -d /tmp/porthole-bench.XXXXXX)
@@ -376,10 +377,12 @@ run_stack() {
 		put "$s" up no
 	else
 		put "$s" up yes
-		measure_echo "$s"
-		measure_tcp "$s"
-		measure_udp "$s"
-		measure_http "$s"
+		if [ "${BENCH_HOLD:-0}" = 1 ]; then
+			say "holding $s up: namespaces $TAG-c, $TAG-v, $TAG-h; rm $TMP/hold to go on"
+			touch "$TMP/hold"
+			while [ -e "$TMP/hold" ]; do sleep 1; done
+		fi
+		for m in $MEASURE; do "measure_$m" "$s"; done
 		measure_rss "$s"
 	fi
 	for p in "${DAEMON[@]}"; do stop "$p"; done

@@ -50,14 +50,20 @@ enum fwd_state {
 };
 
 /* One direction of a relay: bytes read from one socket, waiting to be written to the other.
- * The copy path keeps them in buf[off, len); the splice path in a pipe, after buf's bytes. */
+ * The copy path keeps them in buf[off, len); the splice path in a pipe, after buf's bytes.
+ * Every direction starts on the copy path; one whose read fills the buffer is a bulk transfer
+ * and takes a pipe (when may_splice), so small exchanges cost no pipe and no extra calls. */
 struct fwd_dir {
 	uint8_t *buf;
 	uint32_t off, len;
 	int pipe[2];
 	uint32_t in_pipe, pipe_cap;
-	bool eof;  /* the source sent FIN */
-	bool shut; /* FIN passed on: shutdown(SHUT_WR) on the destination */
+	bool may_splice;   /* the forward allows pipes */
+	bool pipe_failed;  /* pipes could not be had: counted once by the caller, then cleared */
+	bool readable;	   /* the source may hold bytes: an edge came since its last short read */
+	bool rdhup;	   /* the source's FIN has arrived: read on to the end of stream */
+	bool eof;	   /* the source sent FIN */
+	bool shut;	   /* FIN passed on: shutdown(SHUT_WR) on the destination */
 	uint64_t bytes;
 };
 
@@ -101,6 +107,7 @@ struct fwd_group {
 	struct gateway *gw;
 	enum fwd_protocol proto;
 	struct sockaddr_storage listen;
+	bool wildcard; /* listen's address is any: accepted sockets' local addresses vary */
 	struct loop_fd lfd;
 	struct loop_timer resume; /* TCP: retries accept after running out of descriptors */
 	struct fwd_forward **fwds;
@@ -144,7 +151,7 @@ void fwd_tcp_close_all(struct fwd_group *g);
 
 /* splice.c: 0 or a negative errno. fwd_dir_pump() moves d from -> to until it blocks; on an
  * error *at_source tells whether reading from or writing to failed. *again: rounds ran out. */
-int fwd_dir_pipes(struct fwd_dir *d) WARN_UNUSED;
+void fwd_dir_events(struct fwd_dir *d, uint32_t source_events);
 void fwd_dir_close(struct fwd_dir *d);
 int fwd_dir_pump(struct fwd_dir *d, int from, int to, uint64_t *counter, bool *at_source,
 		 bool *again, bool *moved) WARN_UNUSED;

@@ -9,8 +9,8 @@
  * busy after FWD_PUMP_ROUNDS leaves the rest to the kick timer, so one fast connection cannot
  * starve the others.
  *
- * Bytes move as splice.c says: through a pipe per direction when the forward allows it, else
- * (or when pipes are unavailable) through a fixed buffer per direction. Bytes read before the
+ * Bytes move as splice.c says: through a fixed buffer per direction, and through a pipe once a
+ * direction turns out to be a bulk transfer, when the forward allows it. Bytes read before the
  * target was chosen (PROXY detection, the ClientHello) sit in the client -> target buffer and
  * go out first, after the PROXY header we send, untouched. */
 #include <errno.h>
@@ -62,10 +62,11 @@ static void close_fd(struct fwd_conn *c, struct loop_fd *lfd, bool rst)
 
 	if (lfd->fd < 0)
 		return;
-	loop_del(c->group->gw->loop, lfd);
 	/* A zero linger turns close() into a reset, so the peer learns of the other's. */
 	if (rst)
 		setsockopt(lfd->fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+	/* Nobody else holds the socket, so close() takes it out of the epoll set. */
+	loop_forget(c->group->gw->loop, lfd);
 	close(lfd->fd);
 	lfd->fd = -1;
 }
@@ -213,6 +214,8 @@ static ssize_t read_early(struct fwd_conn *c, size_t limit)
 	if (c->up.len >= limit)
 		return 0;
 	n = recv(c->client.fd, c->up.buf + c->up.len, limit - c->up.len, 0);
+	if (n < 0 && errno == EAGAIN)
+		c->up.readable = false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	if (n == 0)
@@ -381,8 +384,10 @@ static void try_connect(struct fwd_conn *c, uint64_t now)
 	c->target.fd = fd;
 	if (loop_add(c->group->gw->loop, &c->target, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET))
 		return conn_end(c, GW_ERR_IO, RST_CLIENT, "cannot watch a socket");
-	if (connect(fd, (const struct sockaddr *)&f->target, f->target_len) == 0)
+	if (connect(fd, (const struct sockaddr *)&f->target, f->target_len) == 0) {
+		c->down.readable = true;
 		return connected(c, now);
+	}
 	if (errno != EINPROGRESS)
 		return connect_failed(c, errno, now);
 }
@@ -405,10 +410,13 @@ static void connect_event(struct fwd_conn *c, uint32_t events, uint64_t now)
 
 	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 		return;
-	if (getsockopt(c->target.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	/* Writable without an error is connected; only a failure needs asking which. */
+	if (events & (EPOLLERR | EPOLLHUP) &&
+	    getsockopt(c->target.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err)
 		return connect_failed(c, err, now);
+	fwd_dir_events(&c->down, events);
 	connected(c, now);
 }
 
@@ -434,22 +442,16 @@ static void relay(struct fwd_conn *c, uint64_t now)
 	if (fwd_dir_pump(&c->down, c->target.fd, c->client.fd, &st->bytes_out, &at_source, &again,
 			 &moved))
 		return relay_fail(c, at_source, false);
+	if (c->up.pipe_failed || c->down.pipe_failed) {
+		st->splice_fallbacks++;
+		c->up.pipe_failed = c->down.pipe_failed = false;
+	}
 	if (c->up.shut && c->down.shut)
 		return conn_end(c, CLEAN, 0, "closed");
 	if (moved)
 		c->last_ns = now;
 	if (again)
 		loop_timer_arm(c->group->gw->loop, &c->kick, now);
-}
-
-/* Pipes for splice(2), or the copy path when they cannot be had. */
-static void setup_pipes(struct fwd_conn *c)
-{
-	if (fwd_dir_pipes(&c->up) < 0 || fwd_dir_pipes(&c->down) < 0) {
-		fwd_dir_close(&c->up);
-		fwd_dir_close(&c->down);
-		c->fwd->stats.splice_fallbacks++;
-	}
 }
 
 static int build_header(struct fwd_conn *c, uint8_t *out, size_t cap)
@@ -502,11 +504,9 @@ static void connected(struct fwd_conn *c, uint64_t now)
 	c->down.buf = c->down_buf; /* the PROXY parser is done with this memory */
 	c->down.off = c->down.len = 0;
 	c->fwd->stats.bytes_in += c->up.bytes;
-	set_nodelay(c->client.fd);
 	if (queue_header(c) < 0)
 		return conn_end(c, GW_ERR_IO, RST_CLIENT | RST_TARGET, "cannot build the header");
-	if (c->fwd->splice)
-		setup_pipes(c);
+	c->up.may_splice = c->down.may_splice = c->fwd->splice;
 	loop_timer_disarm(loop, &c->deadline);
 	c->last_ns = now;
 	if (idle)
@@ -521,6 +521,7 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 	struct fwd_conn *c = container_of(lfd, struct fwd_conn, client);
 	uint64_t now = loop_now();
 
+	fwd_dir_events(&c->up, events);
 	switch (c->state) {
 	case FWD_READ_PROXY:
 		return proxy_readable(c, now);
@@ -540,6 +541,7 @@ static void target_event(struct loop_fd *lfd, uint32_t events)
 
 	if (c->state == FWD_CONNECTING)
 		return connect_event(c, events, now);
+	fwd_dir_events(&c->down, events);
 	relay(c, now);
 }
 
@@ -644,15 +646,20 @@ static int conn_init(struct fwd_conn *c, int fd, uint64_t now)
 	struct loop *loop = c->group->gw->loop;
 	struct sockaddr_storage local;
 	socklen_t len = sizeof(local);
-	int ret;
+	int ret = 0;
 
 	c->client = (struct loop_fd){.fd = fd, .cb = client_event};
 	c->target = (struct loop_fd){.fd = -1, .cb = target_event};
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->up.buf = c->up_buf;
+	c->up.readable = true;
 	c->accepted_ns = c->last_ns = now;
-	if (getsockname(fd, (struct sockaddr *)&local, &len) < 0)
-		return -errno;
+	if (c->group->wildcard)
+		ret = getsockname(fd, (struct sockaddr *)&local, &len) < 0 ? -errno : 0;
+	else
+		local = c->group->listen; /* bound to one address: that is the local one */
+	if (ret < 0)
+		return ret;
 	ret = pp_addr_set(&c->addr, PP_TRANSPORT_STREAM, (struct sockaddr *)&c->peer,
 			  (struct sockaddr *)&local);
 	if (ret < 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/tcp.h>
 #include "crypto.h"
 #include "fwd.h"
 #include "log.h"
@@ -111,6 +112,16 @@ int fwd_socket(int family, int type)
 	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	return fd < 0 ? -errno : fd;
+}
+
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const void *)ss;
+	const struct sockaddr_in6 *sin6 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
 }
 
 /* ---- routing ---- */
@@ -272,6 +283,7 @@ static int group_join(struct gateway *gw, struct fwd_forward *f)
 		g->gw = gw;
 		g->proto = f->cfg.protocol;
 		g->listen = f->cfg.listen;
+		g->wildcard = is_wildcard(&g->listen);
 		g->lfd.fd = -1;
 		LIST_INIT(&g->conns);
 		gw->groups[gw->ngroups++] = g;
@@ -298,7 +310,9 @@ static int set_opt(int fd, int level, int name, int value)
 	return setsockopt(fd, level, name, &value, sizeof(value)) < 0 ? -errno : 0;
 }
 
-/* [::] listens dual-stack whatever the sysctl says, as the config format promises. */
+/* [::] listens dual-stack whatever the sysctl says, as the config format promises. Accepted
+ * sockets inherit TCP_NODELAY: we write what we read, as it comes, and Nagle would only add
+ * delay. */
 static int listen_socket(const struct fwd_group *g)
 {
 	int type = g->proto == FWD_TCP ? SOCK_STREAM : SOCK_DGRAM;
@@ -314,6 +328,8 @@ static int listen_socket(const struct fwd_group *g)
 	    bind(fd, (const struct sockaddr *)&g->listen,
 		 family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0)
 		ret = -errno;
+	if (!ret && g->proto == FWD_TCP)
+		ret = set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	if (!ret && g->proto == FWD_TCP && listen(fd, SOMAXCONN) < 0)
 		ret = -errno;
 	if (ret < 0) {

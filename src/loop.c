@@ -40,14 +40,19 @@ int loop_mod(struct loop *loop, struct loop_fd *lfd, uint32_t events)
 	return ctl(loop, EPOLL_CTL_MOD, lfd, events);
 }
 
-int loop_del(struct loop *loop, struct loop_fd *lfd)
+void loop_forget(struct loop *loop, struct loop_fd *lfd)
 {
-	int ret = ctl(loop, EPOLL_CTL_DEL, lfd, 0);
-
 	/* Its owner may free lfd now: forget events for it that this dispatch has not reached. */
 	for (int i = loop->cursor + 1; i < loop->nevents; i++)
 		if (loop->events[i].data.ptr == lfd)
 			loop->events[i].data.ptr = NULL;
+}
+
+int loop_del(struct loop *loop, struct loop_fd *lfd)
+{
+	int ret = ctl(loop, EPOLL_CTL_DEL, lfd, 0);
+
+	loop_forget(loop, lfd);
 	return ret;
 }
 

@@ -69,6 +69,9 @@ uint64_t loop_now(void);
 int loop_add(struct loop *loop, struct loop_fd *lfd, uint32_t events);
 int loop_mod(struct loop *loop, struct loop_fd *lfd, uint32_t events);
 int loop_del(struct loop *loop, struct loop_fd *lfd);
+/* For an fd about to be closed that no other process or descriptor shares: close() removes it
+ * from the epoll set, so only the events of this dispatch need forgetting. */
+void loop_forget(struct loop *loop, struct loop_fd *lfd);
 
 /* loop_timer_add() registers a timer (idle) and is the only timer call that may allocate, so that
  * arming never fails. loop_timer_remove() disarms and unregisters it before its owner frees it. */

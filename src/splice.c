@@ -4,14 +4,19 @@
  * first; the pipe's bytes were read after them.
  *
  * The sockets are edge-triggered, so each call goes on until it would block (or has done
- * FWD_PUMP_ROUNDS rounds and says so), and never reads more than the buffer or pipe holds. */
+ * FWD_PUMP_ROUNDS rounds and says so), and never reads more than the buffer or pipe holds. A
+ * recv() that returns less than it was offered has emptied the socket, so the source is not
+ * read again until its next edge: a request costs one recv() and one send(), not a third call
+ * to hear EAGAIN. A FIN seen with the edge (EPOLLRDHUP) keeps reading on to the end of stream,
+ * since no edge follows a FIN that is already there. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include "fwd.h"
 
-int fwd_dir_pipes(struct fwd_dir *d)
+static int open_pipe(struct fwd_dir *d)
 {
 	int cap;
 
@@ -25,6 +30,14 @@ int fwd_dir_pipes(struct fwd_dir *d)
 		return -EINVAL;
 	d->pipe_cap = (uint32_t)cap;
 	return 0;
+}
+
+void fwd_dir_events(struct fwd_dir *d, uint32_t source_events)
+{
+	if (source_events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		d->readable = true;
+	if (source_events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		d->rdhup = true;
 }
 
 void fwd_dir_close(struct fwd_dir *d)
@@ -63,8 +76,19 @@ static ssize_t drain(struct fwd_dir *d, int fd)
 	return n;
 }
 
+/* A read that filled the buffer marks a bulk transfer: from now on through a pipe. */
+static void take_pipe(struct fwd_dir *d)
+{
+	d->may_splice = false;
+	if (open_pipe(d) < 0) {
+		fwd_dir_close(d);
+		d->pipe_failed = true;
+	}
+}
+
 static ssize_t fill_copy(struct fwd_dir *d, int fd)
 {
+	size_t room;
 	ssize_t n;
 
 	if (d->off && d->len == FWD_BUF_SIZE) {
@@ -72,9 +96,15 @@ static ssize_t fill_copy(struct fwd_dir *d, int fd)
 		d->len -= d->off;
 		d->off = 0;
 	}
-	n = recv(fd, d->buf + d->len, FWD_BUF_SIZE - d->len, 0);
-	if (n > 0)
+	room = FWD_BUF_SIZE - d->len;
+	n = recv(fd, d->buf + d->len, room, 0);
+	if (n > 0) {
 		d->len += (uint32_t)n;
+		if ((size_t)n < room && !d->rdhup)
+			d->readable = false;
+		else if (d->may_splice)
+			take_pipe(d);
+	}
 	return n;
 }
 
@@ -105,9 +135,11 @@ static ssize_t fill(struct fwd_dir *d, int fd)
 {
 	ssize_t n;
 
-	if (d->eof || !has_room(d))
+	if (d->eof || !d->readable || !has_room(d))
 		return 0;
 	n = d->pipe[1] >= 0 ? fill_splice(d, fd) : fill_copy(d, fd);
+	if (n < 0 && errno == EAGAIN)
+		d->readable = false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	if (n == 0)

@@ -145,18 +145,22 @@ static unsigned int take_read(struct tunnel *t, unsigned int *s, unsigned int n,
 	return (unsigned int)m;
 }
 
-/* Reads until TUNNEL_BATCH reads are done or the slots could not hold another super-packet. */
-static unsigned int read_tun(struct tunnel *t)
+/* Reads until TUNNEL_BATCH reads are done or the slots could not hold another super-packet;
+ * *drained: a read found the queue empty. */
+static unsigned int read_tun(struct tunnel *t, bool *drained)
 {
 	size_t hl = t->vnet ? OFFLOAD_HDR_LEN : 0;
 	unsigned int n = 0, s = 0;
 
+	*drained = false;
 	for (int reads = 0; reads < TUNNEL_BATCH && s + 1 + TUNNEL_MAX_SEGS <= TUNNEL_SLOTS;
 	     reads++) {
 		ssize_t r = read(t->tun.fd, slot(t, s) - hl, TUNNEL_PKT_MAX + hl);
 
-		if (r <= (ssize_t)hl)
+		if (r <= (ssize_t)hl) {
+			*drained = true;
 			break;
+		}
 		if (!t->vnet) {
 			t->tx[n++] = (struct wg_tx){ .data = slot(t, s++), .len = (size_t)r };
 			continue;
@@ -170,8 +174,12 @@ static void tun_readable(struct loop_fd *lfd, uint32_t events)
 {
 	struct tunnel *t = container_of(lfd, struct tunnel, tun);
 
-	for (int round = 0; round < TUNNEL_ROUNDS; round++) {
-		unsigned int n = read_tun(t);
+	bool drained = false;
+
+	/* The TUN is level-triggered: a round that left packets behind is followed by another,
+	 * and one that emptied the queue ends the wakeup without a read to hear EAGAIN again. */
+	for (int round = 0; round < TUNNEL_ROUNDS && !drained; round++) {
+		unsigned int n = read_tun(t, &drained);
 
 		if (!n)
 			return;

@@ -451,7 +451,7 @@ static void check_pump_backpressure(bool splice)
 {
 	enum { CHUNK = 65536, TOTAL = 64 << 20 };
 	static uint8_t buf[CHUNK], dirbuf[FWD_BUF_SIZE];
-	struct fwd_dir d = {.buf = dirbuf, .pipe = {-1, -1}};
+	struct fwd_dir d = {.buf = dirbuf, .pipe = {-1, -1}, .may_splice = splice};
 	int src_w, src_r, dst_w, dst_r, errors = 0;
 	size_t sent = 0, got = 0;
 	bool at_source, again, moved, full = false;
@@ -464,7 +464,6 @@ static void check_pump_backpressure(bool splice)
 	fcntl(dst_w, F_SETFL, O_NONBLOCK);
 	fcntl(src_w, F_SETFL, O_NONBLOCK);
 	fcntl(dst_r, F_SETFL, O_NONBLOCK);
-	CHECK(!splice || fwd_dir_pipes(&d) == 0);
 	/* Phase 1: the source sends until everything between it and the unread destination is
 	 * full, the direction's own buffer or pipe included. */
 	for (int round = 0; round < 4000 && sent < TOTAL && !full; round++) {
@@ -477,16 +476,20 @@ static void check_pump_backpressure(bool splice)
 			sum_in = fnv(sum_in, buf, (size_t)n);
 			sent += (size_t)n;
 		}
+		fwd_dir_events(&d, EPOLLIN | EPOLLOUT); /* the edge the loop would see */
 		errors += fwd_dir_pump(&d, src_r, dst_w, &counter, &at_source, &again, &moved) != 0;
 		full = n < 0 && (splice ? d.in_pipe >= d.pipe_cap : d.len == FWD_BUF_SIZE);
 	}
 	CHECK(full);
 	CHECK(!d.eof && !d.shut);
+	/* A bulk transfer takes a pipe when allowed, and only then. */
+	CHECK(splice == (d.pipe[0] >= 0));
 	/* Phase 2: the source finishes, the destination reads everything. */
 	shutdown(src_w, SHUT_WR);
 	for (int round = 0; round < 1000000 && !d.shut; round++) {
 		ssize_t n;
 
+		fwd_dir_events(&d, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
 		errors += fwd_dir_pump(&d, src_r, dst_w, &counter, &at_source, &again, &moved) != 0;
 		while ((n = recv(dst_r, buf, sizeof(buf), 0)) > 0) {
 			sum_out = fnv(sum_out, buf, (size_t)n);
@@ -510,6 +513,45 @@ static void check_pump_backpressure(bool splice)
 	CHECK(got == sent && sent > 0);
 	CHECK(sum_in == sum_out);
 	fwd_dir_close(&d);
+	close(src_w), close(src_r), close(dst_w), close(dst_r);
+}
+
+/* A small exchange stays on the copy path: no pipe, and after a short read the source is not
+ * read again until its next edge (one recv and one send per message). A FIN that came with the
+ * data is still seen. */
+static void test_pump_small_exchange(void)
+{
+	static uint8_t dirbuf[FWD_BUF_SIZE];
+	struct fwd_dir d = {.buf = dirbuf, .pipe = {-1, -1}, .may_splice = true};
+	int src_w, src_r, dst_w, dst_r, errors = 0;
+	bool at_source, again, moved;
+	uint64_t counter = 0;
+	char buf[64];
+
+	tcp_pair(&src_w, &src_r);
+	tcp_pair(&dst_w, &dst_r);
+	fcntl(src_r, F_SETFL, O_NONBLOCK);
+	set_timeout(dst_r, 5000);
+	for (int i = 0; i < 100; i++) {
+		/* Loopback delivers within send(): the bytes are there when the pump runs. */
+		CHECK(send(src_w, "ping", 4, 0) == 4);
+		fwd_dir_events(&d, EPOLLIN);
+		errors += fwd_dir_pump(&d, src_r, dst_w, &counter, &at_source, &again, &moved) != 0;
+		CHECK(!d.readable);
+		CHECK(recv_exact(dst_r, buf, 4) == 4 && !memcmp(buf, "ping", 4));
+	}
+	CHECK(errors == 0);
+	CHECK(counter == 400);
+	CHECK(d.pipe[0] < 0 && d.pipe[1] < 0);
+	/* The last bytes and the FIN arrive together; EPOLLRDHUP says so. */
+	CHECK(send(src_w, "bye", 3, 0) == 3);
+	shutdown(src_w, SHUT_WR);
+	sleep_ms(20);
+	fwd_dir_events(&d, EPOLLIN | EPOLLRDHUP);
+	CHECK(fwd_dir_pump(&d, src_r, dst_w, &counter, &at_source, &again, &moved) == 0);
+	CHECK(d.eof && d.shut);
+	CHECK(recv_exact(dst_r, buf, 3) == 3 && !memcmp(buf, "bye", 3));
+	CHECK(recv(dst_r, buf, 1, 0) == 0);
 	close(src_w), close(src_r), close(dst_w), close(dst_r);
 }
 
@@ -1185,6 +1227,7 @@ int main(void)
 	log_set_level(LOG_LEVEL_ERR);
 	RUN(test_relay_splice);
 	RUN(test_relay_copy);
+	RUN(test_pump_small_exchange);
 	RUN(test_pump_backpressure_splice);
 	RUN(test_pump_backpressure_copy);
 	RUN(test_half_close_from_target);
