@@ -324,10 +324,11 @@ static void connecting_readable(struct fwd_conn *c)
 
 static void set_nodelay(int fd)
 {
-	int one = 1;
+	int one = 1, zero = 0;
 
 	/* We write what we read, as it comes: Nagle would only add delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 }
 
 /* Errors that a tunnel coming back (or a target starting) cures: worth another try. */

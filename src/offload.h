@@ -5,7 +5,9 @@
  *     super-packet with a partial checksum) into MTU-sized IP packets with complete checksums,
  *     ready to be sealed and sent;
  *   - offload_coalesce() merges consecutive segments of one TCP flow in a batch of decrypted packets
- *     into super-packets, each with the virtio_net_hdr the TUN write needs. */
+ *     into super-packets, each with the virtio_net_hdr the TUN write needs: a merged one asks for
+ *     segmentation and the checksum, every other one says its checksum needs no check (the
+ *     packet was authenticated). */
 #ifndef PORTHOLE_OFFLOAD_H
 #define PORTHOLE_OFFLOAD_H
 

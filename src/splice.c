@@ -100,10 +100,10 @@ static ssize_t fill_copy(struct fwd_dir *d, int fd)
 	n = recv(fd, d->buf + d->len, room, 0);
 	if (n > 0) {
 		d->len += (uint32_t)n;
-		if ((size_t)n < room && !d->rdhup)
-			d->readable = false;
-		else if (d->may_splice)
+		if ((size_t)n == room && d->may_splice)
 			take_pipe(d);
+		else if ((size_t)n < room && !d->rdhup)
+			d->readable = false;
 	}
 	return n;
 }
