@@ -57,7 +57,7 @@ unit: $(TESTS)
 	$(Q)tests/run-unit $(TESTS)
 
 # Everything: unit tests, then the network-namespace integration tests (root).
-check: all $(TESTS)
+check: all $(TESTS) $(BUILD)/micro
 	$(Q)tests/run-all $(BUILD)
 
 # systemd searches $(PREFIX)/lib/{systemd/system,sysusers.d} for PREFIX=/usr/local and /usr alike;
@@ -90,6 +90,15 @@ clean:
 bench: all
 	$(Q)BENCH_COMMAND="make bench" bench/run.sh $(BUILD)/porthole
 .PHONY: bench
+
+# The per-packet micro-benchmark (not part of all; check runs its --self-test): fixed work, no
+# sockets, a fake clock, for callgrind instruction counts across commits. See bench/README.md.
+$(BUILD)/micro: bench/micro.c $(LIB_OBJS)
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+micro: $(BUILD)/micro
+.PHONY: micro
+-include $(BUILD)/micro.d
 
 # Fuzzing (libFuzzer, clang): make fuzz-build, make fuzz, make fuzz-ci; see fuzz/Makefile.inc.
 include fuzz/Makefile.inc
