@@ -64,6 +64,7 @@ struct fwd_dir {
 	bool rdhup;	   /* the source's FIN has arrived: read on to the end of stream */
 	bool eof;	   /* the source sent FIN */
 	bool shut;	   /* FIN passed on: shutdown(SHUT_WR) on the destination */
+	bool close_next;   /* the other direction is done too: close() sends the FIN instead */
 	uint64_t bytes;
 };
 

@@ -437,9 +437,12 @@ static void relay(struct fwd_conn *c, uint64_t now)
 	struct gateway_stats *st = &c->fwd->stats;
 	bool again = false, moved = false, at_source;
 
+	/* The second FIN goes with the close() that ends the relay: one call fewer. */
+	c->up.close_next = c->down.shut;
 	if (fwd_dir_pump(&c->up, c->client.fd, c->target.fd, &st->bytes_in, &at_source, &again,
 			 &moved))
 		return relay_fail(c, at_source, true);
+	c->down.close_next = c->up.shut;
 	if (fwd_dir_pump(&c->down, c->target.fd, c->client.fd, &st->bytes_out, &at_source, &again,
 			 &moved))
 		return relay_fail(c, at_source, false);

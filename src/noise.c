@@ -726,7 +726,7 @@ size_t noise_data_seal(uint8_t *out, const uint8_t *plain, size_t len, struct no
 	uint32_t type = htole32(MESSAGE_DATA);
 	uint64_t counter_le = htole64(counter);
 
-	if (len)
+	if (len && body != plain) /* the tunnel seals in place, with the header's room before */
 		memmove(body, plain, len);
 	memset(body + len, 0, padded - len);
 	memcpy(out + offsetof(struct message_data, header), &type, sizeof(type));

@@ -172,7 +172,8 @@ int fwd_dir_pump(struct fwd_dir *d, int from, int to, uint64_t *counter, bool *a
 	*again = true;
 blocked:
 	if (d->eof && !pending(d) && !d->shut) {
-		shutdown(to, SHUT_WR);
+		if (!d->close_next)
+			shutdown(to, SHUT_WR);
 		d->shut = true;
 	}
 	return 0;
