@@ -101,7 +101,7 @@ The latest `make bench` table (see `bench/README.md` for what each stack and fig
 `bench/run.sh`, which rewrites this file; compare runs on the same machine only.
 
 Run: {meta.get('started', '?')}, command `{meta.get('command', 'make bench')}`, {meta.get('seconds')} s per
-iperf3/wrk run, latency (bench/loadgen.c, open loop) at {meta.get('lat_rate')} requests/s over {meta.get('lat_conns')} keep-alive
+iperf3/wrk run, each TCP, requests/s and latency figure the median of {meta.get('repeat', 1)} runs, latency (bench/loadgen.c, open loop) at {meta.get('lat_rate')} requests/s over {meta.get('lat_conns')} keep-alive
 connections.
 
 Stacks: `route` = routing only, no tunnel, no gateway; `haproxy` = HAProxy alone (vps -> home LAN

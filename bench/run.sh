@@ -13,6 +13,7 @@ ROOT=$(dirname "$HERE")
 PORTHOLE=$(realpath "${1:-$ROOT/build/porthole}")
 STACKS=${BENCH_STACKS:-route haproxy wg12 wg13 pt-hap porthole}
 SECS=${BENCH_SECONDS:-5}	     # each iperf3 and wrk run
+REPEAT=${BENCH_REPEAT:-3}    # runs per figure; the table has their median (the VM is noisy)
 LAT_RATE=${BENCH_LAT_RATE:-1000} # requests/s of the fixed-rate latency run
 LAT_CONNS=${BENCH_LAT_CONNS:-10}
 ECHO_MB=${BENCH_ECHO_MB:-64}
@@ -288,22 +289,32 @@ iperf_run() { # iperf_run NS_CLIENT HOST:PORT JSON ARGS...: one run against a on
 	stop "$p"
 }
 gbits() { jq -r "(.end.$2.bits_per_second / 1e9 * 1000 | round) / 1000" "$1" 2>/dev/null; }
+median() { # median VALUE...: of the numeric ones; empty when there are none
+	printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
 measure_tcp() {
-	local s=$1 dir p args t0 t1 bytes=0 b out
+	local s=$1 dir p args t0 t1 bytes=0 b out r rates retrans
 	t0=$(cpu_ticks)
 	for dir in up down; do
 		for p in 1 4; do
-			out=$TMP/$s-tcp-$dir-$p.json
 			args=(-P "$p")
 			[ $dir = down ] && args+=(-R)
-			iperf_run c "$IPERF" "$out" "${args[@]}"
-			if ! b=$(jq -e '.end.sum_received.bytes' "$out" 2>/dev/null); then
-				note "$s: iperf3 TCP $dir -P $p failed: $(jq -r '.error // empty' "$out" 2>/dev/null)"
-				continue
-			fi
-			bytes=$((bytes + b))
-			put "$s" "tcp_${dir}_p$p" "$(gbits "$out" sum_received)"
-			put "$s" "tcp_${dir}_p${p}_retrans" "$(jq '.end.sum_sent.retransmits // 0' "$out")"
+			rates=() retrans=()
+			for ((r = 1; r <= REPEAT; r++)); do
+				out=$TMP/$s-tcp-$dir-$p-$r.json
+				iperf_run c "$IPERF" "$out" "${args[@]}"
+				if ! b=$(jq -e '.end.sum_received.bytes' "$out" 2>/dev/null); then
+					note "$s: iperf3 TCP $dir -P $p failed: $(jq -r '.error // empty' "$out" 2>/dev/null)"
+					continue
+				fi
+				bytes=$((bytes + b))
+				rates+=("$(gbits "$out" sum_received)")
+				retrans+=("$(jq '.end.sum_sent.retransmits // 0' "$out")")
+			done
+			[ ${#rates[@]} -gt 0 ] || continue
+			put "$s" "tcp_${dir}_p$p" "$(median "${rates[@]}")"
+			put "$s" "tcp_${dir}_p${p}_retrans" "$(median "${retrans[@]}")"
 		done
 	done
 	t1=$(cpu_ticks)
@@ -327,22 +338,34 @@ measure_udp() { # UDP_TUN: from the vps inside the tunnel; UDP_FWD: from the cli
 	fi
 }
 wrk_run() { # wrk_run STACK METRIC [wrk args]
-	local s=$1 m=$2 out=$TMP/$1-$2.wrk
+	local s=$1 m=$2 out r rps=() errors=0
 	shift 2
-	ns c timeout $((SECS + 20)) wrk -c 50 -t 2 -d "${SECS}s" "$@" "http://$HTTP/" >"$out" 2>&1
-	put "$s" "$m" "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
-	put "$s" "${m}_errors" "$(awk '/Socket errors|Non-2xx/ { for (i = 1; i <= NF; i++)
-		if ($i ~ /^[0-9]+,?$/) n += $i } END { print n + 0 }' "$out")"
+	for ((r = 1; r <= REPEAT; r++)); do
+		out=$TMP/$s-$m-$r.wrk
+		ns c timeout $((SECS + 20)) wrk -c 50 -t 2 -d "${SECS}s" "$@" "http://$HTTP/" \
+			>"$out" 2>&1
+		rps+=("$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")")
+		errors=$((errors + $(awk '/Socket errors|Non-2xx/ { for (i = 1; i <= NF; i++)
+			if ($i ~ /^[0-9]+,?$/) n += $i } END { print n + 0 }' "$out")))
+	done
+	put "$s" "$m" "$(median "${rps[@]}")"
+	put "$s" "${m}_errors" "$errors"
 }
 measure_http() {
-	local s=$1 out=$TMP/$1-lat.json
+	local s=$1 out r p50=() p99=() errors=0
 	wrk_run "$s" http_keepalive_rps
 	wrk_run "$s" http_newconn_rps -H "Connection: close"
-	ns c timeout $((SECS + 30)) "$TMP/loadgen" "${HTTP%:*}" "${HTTP##*:}" \
-		"$LAT_RATE" "$SECS" "$LAT_CONNS" >"$out" 2>"$out.err"
-	put "$s" lat_p50_ms "$(jq '.p50_ms' "$out" 2>/dev/null)"
-	put "$s" lat_p99_ms "$(jq '.p99_ms' "$out" 2>/dev/null)"
-	put "$s" lat_errors "$(jq '.errors' "$out" 2>/dev/null)"
+	for ((r = 1; r <= REPEAT; r++)); do
+		out=$TMP/$s-lat-$r.json
+		ns c timeout $((SECS + 30)) "$TMP/loadgen" "${HTTP%:*}" "${HTTP##*:}" \
+			"$LAT_RATE" "$SECS" "$LAT_CONNS" >"$out" 2>"$out.err"
+		p50+=("$(jq '.p50_ms' "$out" 2>/dev/null)")
+		p99+=("$(jq '.p99_ms' "$out" 2>/dev/null)")
+		errors=$((errors + $(jq '.errors // 1' "$out" 2>/dev/null || echo 1)))
+	done
+	put "$s" lat_p50_ms "$(median "${p50[@]}")"
+	put "$s" lat_p99_ms "$(median "${p99[@]}")"
+	put "$s" lat_errors "$errors"
 }
 measure_echo() { # ECHO_MB of random bytes there and back through the stack, compared
 	local s=$1 a b
@@ -419,7 +442,7 @@ done
 mkdir -p "$RESULTS_DIR"
 python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR/latest.json" \
 	--doc "$([ "${BENCH_DOC:-1}" = 1 ] && echo "$ROOT/docs/performance.md")" \
-	--meta started="$started" seconds="$SECS" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" \
+	--meta started="$started" seconds="$SECS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" \
 	echo_mb="$ECHO_MB" stacks="$STACKS" wg12="$WG12_VERSION" wg13="$WG13_VERSION" \
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
 	command="${BENCH_COMMAND:-bench/run.sh}"
