@@ -94,6 +94,8 @@ static int write_configs(struct demo *d)
 		d->dir[0] = '\0';
 		return -errno;
 	}
+	/* The daemons' saved peer endpoints go with these files, which teardown removes. */
+	setenv("PORTHOLE_STATE_DIR", d->dir, 1);
 	snprintf(d->endpoint, sizeof(d->endpoint), "%s", links[1].addr_a);
 	ret = init_parse_endpoint(&d->plan, d->endpoint);
 	if (!ret)

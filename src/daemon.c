@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "control.h"
 #include "crypto.h"
 #include "daemon.h"
@@ -104,6 +105,109 @@ static int bring_up(struct daemon *d)
 	return ret;
 }
 
+/* Saved peer endpoints (state.h): read at start, compared with the peers every STATE_CHECK_MS
+ * on the loop, never from the packet path. */
+
+static uint64_t unix_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+/* The running peers that have an endpoint, into d->state.cur. */
+static size_t collect_peers(struct daemon *d)
+{
+	static bool warned; /* one daemon per process */
+	struct state_entry *cur = d->state.cur;
+	size_t n = 0;
+
+	for (struct wg_peer *peer = d->tunnel->dev.first; peer; peer = peer->next) {
+		if (!peer->has_endpoint)
+			continue;
+		if (n == STATE_ENTRIES_MAX) {
+			if (!warned)
+				log_warn("%s: the endpoints of only %d peers are saved", d->name,
+					 STATE_ENTRIES_MAX);
+			warned = true;
+			break;
+		}
+		cur[n] = (struct state_entry){
+			.endpoint = peer->endpoint,
+			.handshake = peer->last_handshake_wall / NSEC_PER_SEC,
+		};
+		memcpy(cur[n].public_key, peer->public_key, NOISE_PUBLIC_KEY_LEN);
+		endpoint_clear_src(&cur[n].endpoint);
+		n++;
+	}
+	return n;
+}
+
+static void save_state(struct daemon *d)
+{
+	if (d->state.saved)
+		(void)state_save(&d->state, collect_peers(d), unix_now()); /* logged */
+}
+
+static void state_due(struct loop_timer *timer)
+{
+	struct daemon *d = container_of(timer, struct daemon, state_timer);
+
+	save_state(d);
+	loop_timer_arm(d->loop, timer, loop_now() + STATE_CHECK_MS * NSEC_PER_MSEC);
+}
+
+/* A peer without an Endpoint in the file (a home box behind NAT, seen from the VPS) gets the one
+ * it was last seen at, and an initiation: it would otherwise go on using the session we lost
+ * until its data went unanswered or its keys expired. A peer with an Endpoint keeps the file's;
+ * at start every endpoint a peer has came from the file. */
+static void restore_endpoints(struct daemon *d)
+{
+	uint64_t now = unix_now();
+
+	for (size_t i = 0; i < d->state.nsaved; i++) {
+		const struct state_entry *e = &d->state.saved[i];
+		struct wg_peer *peer = peer_lookup(&d->tunnel->dev, e->public_key);
+		char ep[ENDPOINT_STRLEN];
+
+		if (!peer || peer->has_endpoint)
+			continue;
+		peer_set_endpoint(peer, &e->endpoint);
+		log_info("%s: peer %llu: endpoint %s from %s, saved %llu s ago; initiating",
+			 d->name, (unsigned long long)peer->id,
+			 endpoint_to_string(&e->endpoint, ep, sizeof(ep)), d->state.path,
+			 (unsigned long long)(now - MIN(now, e->written)));
+		if (tunnel_greet(d->tunnel, peer) < 0)
+			log_warn("%s: peer %llu: out of memory, no initiation until it sends",
+				 d->name, (unsigned long long)peer->id);
+	}
+}
+
+/* Before the privilege drop: the directory and the file may have to be created. */
+static int start_state(struct daemon *d)
+{
+	int ret;
+
+	if (state_open(&d->state, state_dir(), d->name, unix_now()) < 0)
+		return 0; /* logged; the daemon runs without saved endpoints */
+	restore_endpoints(d);
+	ret = loop_timer_add(d->loop, &d->state_timer, state_due);
+	if (ret < 0)
+		return ret;
+	d->state_timer_added = true;
+	loop_timer_arm(d->loop, &d->state_timer, loop_now() + STATE_CHECK_MS * NSEC_PER_MSEC);
+	return 0;
+}
+
+/* A last look first: an endpoint learned since the last check survives an upgrade's restart. */
+static void stop_state(struct daemon *d)
+{
+	if (d->state_timer_added) {
+		save_state(d);
+		loop_timer_remove(d->loop, &d->state_timer);
+		d->state_timer_added = false;
+	}
+	state_close(&d->state);
+}
+
 static struct daemon *hup_daemon; /* a process runs one daemon; its SIGHUP reloads it */
 
 static void on_hup(struct loop *loop, int signo)
@@ -139,6 +243,8 @@ static int start_tunnel(struct daemon *d)
 	ret = watch_hup(d);
 	if (!ret)
 		ret = bring_up(d);
+	if (!ret)
+		ret = start_state(d);
 	if (ret < 0)
 		return ret;
 	log_info("%s: up, %zu peers, listening on port %u", d->name, d->cfg.iface.npeers,
@@ -246,6 +352,7 @@ void daemon_stop(struct daemon *d)
 	gateway_close(d->gw);
 	d->gw = NULL;
 	if (d->tunnel) {
+		stop_state(d);
 		netconf_down(&d->tunnel->nl, &d->netconf);
 		tunnel_close(d->tunnel);
 		secmem_free(d->tunnel);

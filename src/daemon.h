@@ -14,6 +14,7 @@
 #include "netconf.h"
 #include "privdrop.h"
 #include "sdnotify.h"
+#include "state.h"
 #include "tunnel.h"
 
 struct control;
@@ -32,6 +33,9 @@ struct daemon {
 	struct privdrop privdrop; /* root's janitor after the privilege drop */
 	struct control *control;  /* /run/porthole/NAME.sock, for `porthole show` and reload */
 	struct metrics *metrics;  /* MetricsListen, NULL when off */
+	struct state state;	  /* the saved peer endpoints (a tunnel's) */
+	struct loop_timer state_timer; /* compares the peers with the state file */
+	bool state_timer_added;
 	bool own_loop_ready;
 };
 

@@ -402,6 +402,39 @@ static void uapi_acceptable(struct loop_fd *lfd, uint32_t events)
 	}
 }
 
+/* Greetings: a restarted daemon's first word to peers that do not know it is back. */
+
+int tunnel_greet(struct tunnel *t, struct wg_peer *peer)
+{
+	uint8_t(*keys)[NOISE_PUBLIC_KEY_LEN];
+
+	if (t->dev.up) {
+		wg_send_keepalive(peer, loop_now());
+		return 0;
+	}
+	keys = realloc(t->greet, (t->ngreet + 1) * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	t->greet = keys;
+	memcpy(t->greet[t->ngreet++], peer->public_key, NOISE_PUBLIC_KEY_LEN);
+	return 0;
+}
+
+/* Keys, not peers: a reload may have removed one since. A peer with a persistent keepalive got
+ * its keepalive from wg_device_set_up() already. */
+static void greet_waiting(struct tunnel *t)
+{
+	for (size_t i = 0; i < t->ngreet; i++) {
+		struct wg_peer *peer = peer_lookup(&t->dev, t->greet[i]);
+
+		if (peer && peer->has_endpoint && !peer->persistent_keepalive)
+			wg_send_keepalive(peer, loop_now());
+	}
+	free(t->greet);
+	t->greet = NULL;
+	t->ngreet = 0;
+}
+
 /* The interface watch: up and down follow the link, and deleting it ends the daemon. */
 
 static void link_event(void *ctx, const struct nl_event *ev)
@@ -426,6 +459,8 @@ static void link_event(void *ctx, const struct nl_event *ev)
 	if (up != t->dev.up) {
 		log_info("%s: interface %s", t->ifname, up ? "up" : "down");
 		wg_device_set_up(&t->dev, up, loop_now());
+		if (up)
+			greet_waiting(t);
 	}
 }
 
@@ -593,6 +628,7 @@ void tunnel_close(struct tunnel *t)
 		close(t->uapi.fd);
 	}
 	recover_free(&t->recover);
+	free(t->greet);
 	wg_device_free(&t->dev);
 	if (t->tun.fd >= 0)
 		close(t->tun.fd); /* a non-persistent TUN goes away with its last descriptor */

@@ -47,6 +47,10 @@ struct tunnel {
 	uint8_t *spares[OFFLOAD_MAX_FLOWS]; /* where coalesced GRO segments grow */
 	struct udp_batch udp_in, udp_out;
 
+	/* Peers to send an initiation once the interface is up (tunnel_greet()). */
+	uint8_t (*greet)[NOISE_PUBLIC_KEY_LEN];
+	size_t ngreet;
+
 	bool own_link;     /* created by us: deleting it is ours to do on exit */
 	bool uapi_listening;
 	int exit_status;
@@ -58,6 +62,10 @@ struct tunnel {
 int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi) WARN_UNUSED;
 /* Applies a configuration (a file's [Interface] and [Peer]s, host names resolved by the caller). */
 int tunnel_configure(struct tunnel *t, const struct interface_config *cfg) WARN_UNUSED;
+/* For a peer that cannot know we are here, one whose endpoint came from the state file: a
+ * handshake starts now, or as soon as the interface is up (a keepalive, as recovery's kick sends,
+ * which the session carries once it exists). 0 or -ENOMEM. */
+int tunnel_greet(struct tunnel *t, struct wg_peer *peer) WARN_UNUSED;
 /* Runs until SIGTERM/SIGINT or the interface disappears; returns the exit status. */
 int tunnel_run(struct tunnel *t);
 void tunnel_close(struct tunnel *t);

@@ -5,6 +5,8 @@ set -u
 PORTHOLE=${PORTHOLE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/porthole}
 TAG=pt$$
 TMP=$(mktemp -d /tmp/porthole-test.XXXXXX)
+# porthole up saves peer endpoints (default /var/lib/porthole): the tests' go with their files.
+export PORTHOLE_STATE_DIR=$TMP/state
 npass=0 nfail=0
 PIDS=()
 NETNS=()
