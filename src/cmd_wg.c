@@ -115,6 +115,8 @@ int wg_go_main(int argc, char *argv[])
 	report(ready, 0);
 	if (!foreground)
 		quiet_stdio();
+	if (tunnel_start_workers(t) < 0)
+		log_warn("%s: no crypto workers; the loop thread seals and opens alone", ifname);
 	ret = sandbox_install_if_wanted(ifname) < 0 ? 1 : tunnel_run(t);
 	tunnel_close(t);
 	secmem_free(t);

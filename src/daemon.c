@@ -321,6 +321,9 @@ int daemon_start(struct daemon *d, const char *path)
 	/* Everything privileged exists now: the TUN, the sockets, the netlink setup. */
 	if (!ret)
 		ret = privdrop_daemon(&d->privdrop, path, d->name);
+	/* Threads start with the credentials of the thread that makes them: after the drop. */
+	if (!ret && d->tunnel && tunnel_start_workers(d->tunnel) < 0)
+		log_warn("%s: no crypto workers; the loop thread seals and opens alone", d->name);
 	if (!ret)
 		ret = sdnotify_watchdog_start(&d->sd, d->loop);
 	if (!ret)

@@ -3,7 +3,9 @@
  * give wall time) and owns no socket: datagrams leave through ops->send, and the data path works
  * on batches of caller-owned buffers so that nothing is copied or allocated per packet.
  *
- * Threads: every call runs on one thread (the daemon's loop). */
+ * Threads: every call runs on one thread (the daemon's loop). Only the ChaCha20-Poly1305 of a
+ * batch's data messages may run elsewhere: ops->crypt gets the batch's jobs and returns when all
+ * are done, so the keypairs they use cannot change meanwhile. */
 #ifndef PORTHOLE_DEVICE_H
 #define PORTHOLE_DEVICE_H
 
@@ -28,6 +30,7 @@ enum wg_buffer_room {
 	WG_TAILROOM = MESSAGE_PADDING_MULTIPLE - 1 + NOISE_AUTHTAG_LEN,
 	WG_PEER_BUCKETS = 1024,
 	WG_HANDSHAKE_BUDGET = 32, /* handshakes processed per wg_device_process_handshakes() */
+	WG_AEAD_BATCH = 256,	  /* data messages sealed or opened per ops->crypt call */
 };
 
 struct wg_device_ops {
@@ -42,6 +45,9 @@ struct wg_device_ops {
 	void (*peer_removed)(void *ctx, struct wg_peer *peer);
 	/* Unix time in ns, for TAI64N timestamps and `latest handshake`. */
 	uint64_t (*wall_now)(void *ctx);
+	/* Optional: runs noise_aead_run() on every job (in any order, on any threads) and
+	 * returns when all are done. Without it the device runs them itself. */
+	void (*crypt)(void *ctx, struct noise_aead *const *jobs, unsigned int n);
 	void *ctx;
 };
 
@@ -75,6 +81,11 @@ struct wg_device {
 	bool was_under_load;
 	struct ratelimiter ratelimiter; /* per source, for messages with a valid mac2 under load */
 
+	/* The batch's data messages waiting for ops->crypt; the receive side's finish in order. */
+	struct noise_aead *aead[WG_AEAD_BATCH];
+	struct wg_rx *opened[WG_AEAD_BATCH];
+	unsigned int naead, nopened;
+
 	uint64_t drops[DROP__MAX]; /* drops that name no peer */
 	struct wg_device_ops ops;
 	struct noise_lookup lookup;
@@ -88,6 +99,9 @@ struct wg_rx {
 	struct endpoint src;
 	uint8_t *out;
 	size_t out_len;
+	/* the device's, while the batch is decrypted */
+	struct noise_aead aead;
+	struct noise_keypair *kp;
 };
 
 /* One IP packet of a send batch, at data with WG_HEADROOM before and WG_TAILROOM after. On
@@ -99,6 +113,7 @@ struct wg_tx {
 	uint8_t *out;
 	size_t out_len;
 	struct wg_peer *peer;
+	struct noise_aead aead; /* the device's, while the batch is sealed */
 };
 
 int wg_device_init(struct wg_device *dev, const struct wg_device_ops *ops, uint64_t now)
@@ -119,6 +134,8 @@ void wg_device_view_free(struct uapi_device_view *view);
 void wg_device_send_batch(struct wg_device *dev, struct wg_tx *pkts, unsigned int n, uint64_t now);
 void wg_device_receive_batch(struct wg_device *dev, struct wg_rx *pkts, unsigned int n,
 			     uint64_t now);
+/* Seals or opens the data messages the batch has queued (send.c; receive.c calls it too). */
+void wg_device_crypt(struct wg_device *dev);
 /* Works through up to WG_HANDSHAKE_BUDGET queued handshake messages; returns how many remain. */
 unsigned int wg_device_process_handshakes(struct wg_device *dev, uint64_t now);
 

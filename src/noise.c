@@ -718,8 +718,21 @@ size_t noise_data_sealed_len(size_t len, unsigned int mtu)
 	return message_data_len(padded_len(len, mtu));
 }
 
-size_t noise_data_seal(uint8_t *out, const uint8_t *plain, size_t len, struct noise_keypair *kp,
-		       uint64_t counter, unsigned int mtu)
+void noise_aead_run(struct noise_aead *job)
+{
+	if (job->seal) {
+		chacha20poly1305_seal(job->body, job->body, job->len, NULL, 0, job->counter,
+				      job->key);
+		job->ok = true;
+	} else {
+		job->ok = aead_open(job->body, job->body, job->len, NULL, 0, job->counter,
+				    job->key);
+	}
+}
+
+size_t noise_data_seal_prepare(uint8_t *out, const uint8_t *plain, size_t len,
+			       const struct noise_keypair *kp, uint64_t counter, unsigned int mtu,
+			       struct noise_aead *job)
 {
 	size_t padded = padded_len(len, mtu);
 	uint8_t *body = out + sizeof(struct message_data);
@@ -733,8 +746,20 @@ size_t noise_data_seal(uint8_t *out, const uint8_t *plain, size_t len, struct no
 	memcpy(out + offsetof(struct message_data, key_idx), &kp->remote_index,
 	       sizeof(kp->remote_index));
 	memcpy(out + offsetof(struct message_data, counter), &counter_le, sizeof(counter_le));
-	chacha20poly1305_seal(body, body, padded, NULL, 0, counter, kp->sending_key);
+	*job = (struct noise_aead){
+		.body = body, .len = padded, .key = kp->sending_key, .counter = counter, .seal = true
+	};
 	return message_data_len(padded);
+}
+
+size_t noise_data_seal(uint8_t *out, const uint8_t *plain, size_t len, struct noise_keypair *kp,
+		       uint64_t counter, unsigned int mtu)
+{
+	struct noise_aead job;
+	size_t n = noise_data_seal_prepare(out, plain, len, kp, counter, mtu, &job);
+
+	noise_aead_run(&job);
+	return n;
 }
 
 uint64_t noise_data_counter(const uint8_t *msg)
@@ -755,8 +780,8 @@ static bool receivable(struct noise_keypair *kp, uint64_t counter, uint64_t now)
 	return counter < REJECT_AFTER_MESSAGES;
 }
 
-bool noise_data_open(uint8_t *out, size_t *outlen, const uint8_t *msg, size_t msglen,
-		     struct noise_keypair *kp, uint64_t now, enum drop_reason *reason)
+bool noise_data_open_prepare(uint8_t *msg, size_t msglen, struct noise_keypair *kp, uint64_t now,
+			     struct noise_aead *job, enum drop_reason *reason)
 {
 	const size_t hdr = sizeof(struct message_data);
 	uint32_t index;
@@ -776,8 +801,23 @@ bool noise_data_open(uint8_t *out, size_t *outlen, const uint8_t *msg, size_t ms
 	*reason = DROP_KEY_EXPIRED;
 	if (!receivable(kp, counter, now))
 		return false;
+	*job = (struct noise_aead){
+		.body = msg + hdr, .len = msglen - hdr, .key = kp->receiving_key, .counter = counter
+	};
 	*reason = DROP_DECRYPT;
-	if (!aead_open(out, msg + hdr, msglen - hdr, NULL, 0, counter, kp->receiving_key))
+	return true;
+}
+
+bool noise_data_open(uint8_t *out, size_t *outlen, const uint8_t *msg, size_t msglen,
+		     struct noise_keypair *kp, uint64_t now, enum drop_reason *reason)
+{
+	const size_t hdr = sizeof(struct message_data);
+	struct noise_aead job;
+	uint8_t *m = (uint8_t *)msg; /* not written: the job's body is only where it decrypts */
+
+	if (!noise_data_open_prepare(m, msglen, kp, now, &job, reason))
+		return false;
+	if (!aead_open(out, msg + hdr, msglen - hdr, NULL, 0, job.counter, job.key))
 		return false;
 	*outlen = msglen - hdr - NOISE_AUTHTAG_LEN;
 	*reason = DROP_NONE;

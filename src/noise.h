@@ -145,8 +145,28 @@ bool noise_keypair_next_counter(struct noise_keypair *kp, uint64_t now,
 bool noise_keypair_should_rekey_on_send(struct noise_keypair *kp, uint64_t now) WARN_UNUSED;
 bool noise_keypair_should_rekey_on_receive(struct noise_keypair *kp, uint64_t now) WARN_UNUSED;
 
+/* The ChaCha20-Poly1305 part of sealing or opening one data message, prepared by
+ * noise_data_seal_prepare() or noise_data_open_prepare() on the thread that owns the keypairs,
+ * and run by noise_aead_run() on any thread: it reads only the key and its own buffers, so a
+ * batch of them may run in parallel while the keypair is held (a reference, or the owning thread
+ * waiting for the batch). */
+struct noise_aead {
+	uint8_t *body;		 /* in place: plaintext in and ciphertext out, or the reverse */
+	size_t len;		 /* seal: padded plaintext; open: ciphertext with its tag */
+	const uint8_t *key;
+	uint64_t counter;
+	bool seal;
+	bool ok;		 /* open: authentic (set by noise_aead_run) */
+};
+void noise_aead_run(struct noise_aead *job);
+
 /* Bytes noise_data_seal() writes for len bytes of plaintext. */
 size_t noise_data_sealed_len(size_t len, unsigned int mtu);
+/* noise_data_seal() without the encryption: header and padding written, the rest in *job.
+ * Returns the sealed length, as noise_data_seal(). */
+size_t noise_data_seal_prepare(uint8_t *out, const uint8_t *plain, size_t len,
+			       const struct noise_keypair *kp, uint64_t counter, unsigned int mtu,
+			       struct noise_aead *job);
 /* Any thread, with any reserved counter. Writes header, padded ciphertext and tag to out
  * (noise_data_sealed_len() bytes; plain may be out + 16) and returns that length. len 0 is a
  * keepalive; mtu 0 pads only to MESSAGE_PADDING_MULTIPLE. */
@@ -157,6 +177,10 @@ size_t noise_data_seal(uint8_t *out, const uint8_t *plain, size_t len, struct no
  * order before trusting the packet. */
 bool noise_data_open(uint8_t *out, size_t *outlen, const uint8_t *msg, size_t msglen,
 		     struct noise_keypair *kp, uint64_t now, enum drop_reason *reason) WARN_UNUSED;
+/* noise_data_open() in two steps, decrypting in place (msg + 16): the checks, then (after
+ * noise_aead_run()) the verdict. The plaintext is msglen - 32 bytes, padding included. */
+bool noise_data_open_prepare(uint8_t *msg, size_t msglen, struct noise_keypair *kp, uint64_t now,
+			     struct noise_aead *job, enum drop_reason *reason) WARN_UNUSED;
 /* The counter of a data message (after noise_message_type() accepted it). */
 uint64_t noise_data_counter(const uint8_t *msg);
 

@@ -60,32 +60,13 @@ static void keep_key_fresh(struct wg_peer *peer, uint64_t now)
 	noise_keypair_put(kp);
 }
 
-/* Decrypts in place; true when pkt now holds a fresh, authentic payload of peer. */
-static bool open_data(struct wg_peer *peer, struct noise_keypair *kp, struct wg_rx *pkt,
-		      size_t *plen, uint64_t now)
-{
-	enum drop_reason reason;
-
-	if (!noise_data_open(pkt->data + sizeof(struct message_data), plen, pkt->data, pkt->len,
-			     kp, now, &reason)) {
-		peer_drop(peer, reason);
-		return false;
-	}
-	if (!replay_check(&kp->receiving_replay, noise_data_counter(pkt->data),
-			  REJECT_AFTER_MESSAGES)) {
-		peer_drop(peer, DROP_REPLAY);
-		return false;
-	}
-	return true;
-}
-
+/* The checks before decryption; the packet then waits for the batch's ops->crypt, holding its
+ * keypair. */
 static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 {
-	uint8_t *payload = pkt->data + sizeof(struct message_data);
+	enum drop_reason reason;
 	struct noise_keypair *kp;
-	struct wg_peer *peer;
 	uint32_t key_idx;
-	size_t plen, len;
 
 	/* A datagram split out of a GRO batch starts at any byte: no struct access through it. */
 	memcpy(&key_idx, pkt->data + offsetof(struct message_data, key_idx), sizeof(key_idx));
@@ -94,9 +75,33 @@ static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 		dev->drops[DROP_UNKNOWN_INDEX]++;
 		return;
 	}
-	peer = kp->owner;
-	if (!open_data(peer, kp, pkt, &plen, now))
+	if (!noise_data_open_prepare(pkt->data, pkt->len, kp, now, &pkt->aead, &reason)) {
+		peer_drop(kp->owner, reason);
+		noise_keypair_put(kp);
+		return;
+	}
+	pkt->kp = kp;
+	dev->aead[dev->naead++] = &pkt->aead;
+	dev->opened[dev->nopened++] = pkt;
+}
+
+/* After decryption, in the batch's order: authentic and fresh (the replay window is per
+ * keypair, so this part runs in order), then roaming, session confirmation and the source. */
+static void finish_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
+{
+	uint8_t *payload = pkt->data + sizeof(struct message_data);
+	size_t plen = pkt->len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN, len;
+	struct noise_keypair *kp = pkt->kp;
+	struct wg_peer *peer = kp->owner;
+
+	if (!pkt->aead.ok) { /* the primitive wiped what a forged tag decrypted to */
+		peer_drop(peer, DROP_DECRYPT);
 		goto out;
+	}
+	if (!replay_check(&kp->receiving_replay, pkt->aead.counter, REJECT_AFTER_MESSAGES)) {
+		peer_drop(peer, DROP_REPLAY);
+		goto out;
+	}
 	peer_set_endpoint(peer, &pkt->src);
 	peer->rx_bytes += pkt->len;
 	peer->rx_packets++;
@@ -125,6 +130,16 @@ timers:
 	peer_timers_changed(peer);
 out:
 	noise_keypair_put(kp);
+	pkt->kp = NULL;
+}
+
+/* Decrypts what the batch has queued, then finishes each packet in order. */
+static void flush_data(struct wg_device *dev, uint64_t now)
+{
+	wg_device_crypt(dev);
+	for (unsigned int i = 0; i < dev->nopened; i++)
+		finish_data(dev, dev->opened[i], now);
+	dev->nopened = 0;
 }
 
 static void receive_cookie(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
@@ -176,6 +191,8 @@ void wg_device_receive_batch(struct wg_device *dev, struct wg_rx *pkts, unsigned
 		switch (noise_message_type(pkt->data, pkt->len, &reason)) {
 		case MESSAGE_DATA:
 			receive_data(dev, pkt, now);
+			if (dev->nopened == WG_AEAD_BATCH)
+				flush_data(dev, now);
 			break;
 		case MESSAGE_HANDSHAKE_INITIATION:
 		case MESSAGE_HANDSHAKE_RESPONSE:
@@ -188,6 +205,7 @@ void wg_device_receive_batch(struct wg_device *dev, struct wg_rx *pkts, unsigned
 			dev->drops[reason]++;
 		}
 	}
+	flush_data(dev, now);
 }
 
 /* Under load (the queue an eighth full, or so within the last second) initiators must prove

@@ -179,16 +179,32 @@ static void run_end(struct send_run *run, uint64_t now)
 	run->kp = NULL;
 }
 
+/* Runs the sealing or opening of the batch so far (ops->crypt may spread it over threads). */
+void wg_device_crypt(struct wg_device *dev)
+{
+	if (dev->ops.crypt)
+		dev->ops.crypt(dev->ops.ctx, dev->aead, dev->naead);
+	else
+		for (unsigned int i = 0; i < dev->naead; i++)
+			noise_aead_run(dev->aead[i]);
+	dev->naead = 0;
+}
+
+/* Header and padding now, the encryption with the rest of the batch. */
 static bool seal(struct send_run *run, struct wg_tx *pkt, uint64_t now)
 {
 	struct wg_peer *peer = run->peer;
+	struct wg_device *dev = peer->device;
 	uint64_t counter;
 
 	if (peer->staged_count || !run->kp || !noise_keypair_next_counter(run->kp, now, &counter))
 		return false;
 	pkt->out = pkt->data - WG_HEADROOM;
-	pkt->out_len = noise_data_seal(pkt->out, pkt->data, pkt->len, run->kp, counter,
-				       peer->device->mtu);
+	pkt->out_len = noise_data_seal_prepare(pkt->out, pkt->data, pkt->len, run->kp, counter,
+					       dev->mtu, &pkt->aead);
+	dev->aead[dev->naead++] = &pkt->aead;
+	if (dev->naead == WG_AEAD_BATCH)
+		wg_device_crypt(dev);
 	peer->tx_bytes += pkt->out_len;
 	peer->tx_packets++;
 	note_sent(peer, pkt->len, now);
@@ -227,4 +243,5 @@ void wg_device_send_batch(struct wg_device *dev, struct wg_tx *pkts, unsigned in
 		}
 	}
 	run_end(&run, now);
+	wg_device_crypt(dev);
 }

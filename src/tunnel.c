@@ -66,6 +66,11 @@ static void op_peer_removed(void *ctx, struct wg_peer *peer)
 	loop_timer_remove(&t->loop, &peer->timer);
 }
 
+static void op_crypt(void *ctx, struct noise_aead *const *jobs, unsigned int n)
+{
+	crypt_pool_run(&((struct tunnel *)ctx)->pool, jobs, n);
+}
+
 static uint64_t op_wall_now(void *ctx)
 {
 	struct timespec ts;
@@ -583,11 +588,15 @@ int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi)
 		.peer_added = op_peer_added,
 		.peer_removed = op_peer_removed,
 		.wall_now = op_wall_now,
+		.crypt = op_crypt,
 		.ctx = t,
 	};
 	int ret;
 
 	memset(t, 0, sizeof(*t));
+	ret = crypt_pool_start(&t->pool, 0); /* no workers yet: see tunnel_start_workers() */
+	if (ret < 0)
+		return ret;
 	t->tun.fd = t->udp4.fd = t->udp6.fd = t->uapi.fd = t->monitor.fd = -1;
 	t->udp.fd4 = t->udp.fd6 = -1;
 	snprintf(t->ifname, sizeof(t->ifname), "%s", ifname);
@@ -614,6 +623,14 @@ int tunnel_open(struct tunnel *t, const char *ifname, bool serve_uapi)
 	return 0;
 }
 
+int tunnel_start_workers(struct tunnel *t)
+{
+	unsigned int n = crypt_pool_default_threads();
+
+	crypt_pool_stop(&t->pool);
+	return crypt_pool_start(&t->pool, n);
+}
+
 int tunnel_run(struct tunnel *t)
 {
 	int ret = loop_run(&t->loop);
@@ -628,6 +645,7 @@ void tunnel_close(struct tunnel *t)
 		close(t->uapi.fd);
 	}
 	recover_free(&t->recover);
+	crypt_pool_stop(&t->pool);
 	free(t->greet);
 	wg_device_free(&t->dev);
 	if (t->tun.fd >= 0)

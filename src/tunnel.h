@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include "compat.h"
 #include "config.h"
+#include "crypt_pool.h"
 #include "device.h"
 #include "loop.h"
 #include "netlink.h"
@@ -39,6 +40,7 @@ struct tunnel {
 	struct recover recover;       /* reacting to network and endpoint changes at once */
 
 	bool vnet; /* TUN packets carry a virtio_net_hdr: TSO in, coalesced writes out */
+	struct crypt_pool pool; /* sealing and opening a batch's data messages */
 	uint8_t *slots; /* TUNNEL_SLOTS buffers with room to seal in place */
 	struct wg_tx tx[TUNNEL_SLOTS];
 	struct wg_rx rx[TUNNEL_RX];
@@ -66,6 +68,9 @@ int tunnel_configure(struct tunnel *t, const struct interface_config *cfg) WARN_
  * handshake starts now, or as soon as the interface is up (a keepalive, as recovery's kick sends,
  * which the session carries once it exists). 0 or -ENOMEM. */
 int tunnel_greet(struct tunnel *t, struct wg_peer *peer) WARN_UNUSED;
+/* The crypto workers, once privileges are dropped (threads keep the credentials they are
+ * started with): 0, or -errno with the data path still working on the loop thread alone. */
+int tunnel_start_workers(struct tunnel *t) WARN_UNUSED;
 /* Runs until SIGTERM/SIGINT or the interface disappears; returns the exit status. */
 int tunnel_run(struct tunnel *t);
 void tunnel_close(struct tunnel *t);
