@@ -14,7 +14,19 @@ gw_forward Name=up-copy Listen=0.0.0.0:9102 Target=10.99.0.2:9100 Splice=off
 gw_forward Name=down-copy Listen=0.0.0.0:9103 Target=10.99.0.2:9101 Splice=off
 gw_forward Name=hc-splice Listen=0.0.0.0:9104 Target=10.99.0.2:9104
 gw_forward Name=hc-copy Listen=0.0.0.0:9105 Target=10.99.0.2:9104 Splice=off
+# The crypto workers are off by default on fewer than 4 CPUs; these transfers run them.
+export PORTHOLE_CRYPT_THREADS=2
 gw_require "tunnel and gateway up" gw_up
+if [ "$GW_STANDIN" != haproxy ]; then
+	# Workers start after the privilege drop: every thread runs as the dropped user.
+	workers_dropped() {
+		local p=${GW_PID[$GW_VPS]} t uids=()
+		for t in /proc/"$p"/task/*; do uids+=("$(awk '/^Uid:/ { print $2 }' "$t/status")"); done
+		echo "threads: ${#uids[@]}, uids: ${uids[*]}"
+		[ "${#uids[@]}" -eq 3 ] && ! printf '%s\n' "${uids[@]}" | grep -qx 0
+	}
+	check "the vps runs 2 crypto workers, none of its threads as root" workers_dropped
+fi
 
 gen() { # the stream: deterministic, so each end can make or check it without storing it
 	openssl enc -aes-128-ctr -K 00112233445566778899aabbccddeeff -iv 0 -nosalt </dev/zero \
