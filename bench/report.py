@@ -29,18 +29,35 @@ ROWS = [
 
 
 def load(tsv):
-    stacks, data = [], {}
+    """Every value run.sh put, per stack and metric (one per round, or more), then the figure."""
+    stacks, runs = [], {}
     with open(tsv) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 3:
                 continue
             stack, metric, value = parts
-            if stack not in data:
+            if stack not in runs:
                 stacks.append(stack)
-                data[stack] = {}
-            data[stack][metric] = num(value)
-    return stacks, data
+                runs[stack] = {}
+            runs[stack].setdefault(metric, []).append(num(value))
+    data = {s: {m: combine(m, vs) for m, vs in ms.items()} for s, ms in runs.items()}
+    return stacks, data, runs
+
+
+def combine(metric, values):
+    """A figure out of its rounds: the median, but every transfer must be intact, errors add up
+    and a peak is the highest."""
+    if metric in ("intact", "up"):
+        return "no" if "no" in values else values[0]
+    nums = sorted(v for v in values if isinstance(v, (int, float)))
+    if not nums:
+        return values[0]
+    if metric.endswith("_errors"):
+        return sum(nums)
+    if metric.startswith("rss_"):
+        return nums[-1]
+    return nums[(len(nums) - 1) // 2]
 
 
 def num(text):
@@ -101,7 +118,8 @@ The latest `make bench` table (see `bench/README.md` for what each stack and fig
 `bench/run.sh`, which rewrites this file; compare runs on the same machine only.
 
 Run: {meta.get('started', '?')}, command `{meta.get('command', 'make bench')}`, {meta.get('seconds')} s per
-iperf3/wrk run, each TCP, requests/s and latency figure the median of {meta.get('repeat', 1)} runs, latency (bench/loadgen.c, open loop) at {meta.get('lat_rate')} requests/s over {meta.get('lat_conns')} keep-alive
+iperf3/wrk run, {meta.get('rounds', 1)} rounds (each stack up, measured, down, in turn, so that the
+machine's drifts hit every stack alike) and each figure the median of its rounds, latency (bench/loadgen.c, open loop) at {meta.get('lat_rate')} requests/s over {meta.get('lat_conns')} keep-alive
 connections.
 
 Stacks: `route` = routing only, no tunnel, no gateway; `haproxy` = HAProxy alone (vps -> home LAN
@@ -138,7 +156,7 @@ def main():
     ap.add_argument("--meta", nargs="*", default=[])
     a = ap.parse_args()
     meta = dict(kv.split("=", 1) for kv in a.meta)
-    stacks, data = load(a.tsv)
+    stacks, data, runs = load(a.tsv)
     notes = []
     if a.notes:
         with open(a.notes) as f:
@@ -151,7 +169,8 @@ def main():
     with open(a.json, "w") as f:
         json.dump({"meta": meta, "machine": {"nproc": sh("nproc"), "kernel": sh("uname -r"),
                                              "cpu": sh("lscpu | sed -n 's/^Model name: *//p'")},
-                   "stacks": data, "ratios_vs_" + BASE: ratios, "notes": notes}, f, indent=1)
+                   "stacks": data, "ratios_vs_" + BASE: ratios, "runs": runs,
+                   "notes": notes}, f, indent=1)
     print(tab)
     for n in notes:
         print("note:", n)

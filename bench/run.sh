@@ -13,7 +13,8 @@ ROOT=$(dirname "$HERE")
 PORTHOLE=$(realpath "${1:-$ROOT/build/porthole}")
 STACKS=${BENCH_STACKS:-route haproxy wg12 wg13 pt-hap porthole}
 SECS=${BENCH_SECONDS:-5}	     # each iperf3 and wrk run
-REPEAT=${BENCH_REPEAT:-3}    # runs per figure; the table has their median (the VM is noisy)
+ROUNDS=${BENCH_ROUNDS:-3}    # every stack measured once per round, in turn; medians in the table
+REPEAT=${BENCH_REPEAT:-1}    # runs per figure within a round (their median)
 LAT_RATE=${BENCH_LAT_RATE:-1000} # requests/s of the fixed-rate latency run
 LAT_CONNS=${BENCH_LAT_CONNS:-10}
 ECHO_MB=${BENCH_ECHO_MB:-64}
@@ -435,14 +436,21 @@ services || { echo "bench: home services did not start" >&2; exit 1; }
 keys
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for s in $STACKS; do
-	declare -F "stack_$s" >/dev/null || { note "unknown stack $s"; continue; }
-	run_stack "$s"
+	declare -F "stack_$s" >/dev/null || note "unknown stack $s"
+done
+# Rounds rather than one stack at a time: a noisy minute of the VM then costs every stack a run
+# instead of one stack its whole figure.
+for ((round = 1; round <= ROUNDS; round++)); do
+	say "round $round of $ROUNDS"
+	for s in $STACKS; do
+		declare -F "stack_$s" >/dev/null && run_stack "$s"
+	done
 done
 
 mkdir -p "$RESULTS_DIR"
 python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR/latest.json" \
 	--doc "$([ "${BENCH_DOC:-1}" = 1 ] && echo "$ROOT/docs/performance.md")" \
-	--meta started="$started" seconds="$SECS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" \
+	--meta started="$started" seconds="$SECS" rounds="$ROUNDS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" \
 	echo_mb="$ECHO_MB" stacks="$STACKS" wg12="$WG12_VERSION" wg13="$WG13_VERSION" \
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
 	command="${BENCH_COMMAND:-bench/run.sh}"
