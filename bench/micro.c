@@ -28,6 +28,7 @@
 #include <time.h>
 #include "config.h"
 #include "crypto.h"
+#include "bytes.h"
 #include "device.h"
 #include "messages.h"
 #include "offload.h"
@@ -255,23 +256,6 @@ static bool fresh_session(void)
 
 /* --- packets --- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint16_t fold(uint32_t sum)
 {
 	while (sum >> 16)
@@ -312,27 +296,27 @@ static void tcp4(uint8_t *p, size_t len, uint32_t seq, uint16_t id, uint8_t flag
 
 	memset(p, 0, IP_TCP_HDR);
 	p[0] = 0x45;
-	put16(p + 2, (uint16_t)len);
-	put16(p + 4, id);
+	put_be16(p + 2, (uint16_t)len);
+	put_be16(p + 4, id);
 	p[6] = 0x40; /* DF */
 	p[8] = 64;
 	p[9] = IPPROTO_TCP;
-	put32(p + 12, IP_A);
-	put32(p + 16, IP_B);
-	put16(p + 10, (uint16_t)~naive_sum(p, 20, 0));
-	put16(th, 40000);
-	put16(th + 2, 5201);
-	put32(th + 4, seq);
-	put32(th + 8, 1);
+	put_be32(p + 12, IP_A);
+	put_be32(p + 16, IP_B);
+	put_be16(p + 10, (uint16_t)~naive_sum(p, 20, 0));
+	put_be16(th, 40000);
+	put_be16(th + 2, 5201);
+	put_be32(th + 4, seq);
+	put_be32(th + 8, 1);
 	th[12] = 5 << 4;
 	th[13] = flags;
-	put16(th + 14, 0xffff);
+	put_be16(th + 14, 0xffff);
 	for (size_t i = IP_TCP_HDR; i < len; i++)
 		p[i] = stream_byte(seq + (uint32_t)(i - IP_TCP_HDR));
 	if (csum == CSUM_PARTIAL)
-		put16(th + 16, fold(pseudo_sum(p, len - 20)));
+		put_be16(th + 16, fold(pseudo_sum(p, len - 20)));
 	else
-		put16(th + 16, (uint16_t)~naive_sum(th, len - 20, pseudo_sum(p, len - 20)));
+		put_be16(th + 16, (uint16_t)~naive_sum(th, len - 20, pseudo_sum(p, len - 20)));
 }
 
 enum { TCP_PSH = 0x08, TCP_ACK = 0x10 };
@@ -527,7 +511,7 @@ static bool segment_ok(const struct offload_bufs *o, unsigned int i)
 	size_t off = (size_t)i * MSS;
 
 	return o->seg_lens[i] == PKT_LEN && checksums_ok(s, PKT_LEN) &&
-	       (s[4] << 8 | s[5]) == SUPER_ID + (int)i && get32(s + 24) == SUPER_SEQ + off &&
+	       (s[4] << 8 | s[5]) == SUPER_ID + (int)i && get_be32(s + 24) == SUPER_SEQ + off &&
 	       s[33] == (i == SUPER_SEGS - 1 ? (TCP_ACK | TCP_PSH) : TCP_ACK) &&
 	       !memcmp(s + IP_TCP_HDR, o->super + IP_TCP_HDR + off, MSS);
 }

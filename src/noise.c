@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "crypto.h"
+#include "bytes.h"
 #include "noise.h"
 #include "secmem.h"
 
@@ -204,22 +205,6 @@ void noise_handshake_clear(struct noise_handshake *hs, struct index_table *t)
 
 /* --- framing --- */
 
-static uint32_t load_le32(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t load_le64(const void *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 static bool size_fits(uint32_t type, size_t len)
 {
 	switch (type) {
@@ -242,7 +227,7 @@ enum message_type noise_message_type(const void *buf, size_t len, enum drop_reas
 	if (len < sizeof(struct message_header))
 		return MESSAGE_INVALID;
 	/* Read whole, so that non-zero reserved bytes make the type unknown. */
-	type = load_le32(buf);
+	type = get_le32(buf);
 	*reason = DROP_TYPE;
 	if (type < MESSAGE_HANDSHAKE_INITIATION || type > MESSAGE_DATA)
 		return MESSAGE_INVALID;
@@ -764,7 +749,7 @@ size_t noise_data_seal(uint8_t *out, const uint8_t *plain, size_t len, struct no
 
 uint64_t noise_data_counter(const uint8_t *msg)
 {
-	return load_le64(msg + offsetof(struct message_data, counter));
+	return get_le64(msg + offsetof(struct message_data, counter));
 }
 
 /* The age check invalidates for good; the counter check only refuses, as the counter is not
@@ -791,7 +776,7 @@ bool noise_data_open_prepare(uint8_t *msg, size_t msglen, struct noise_keypair *
 	if (msglen < MESSAGE_MINIMUM_LENGTH || msglen > MESSAGE_MAX_LEN)
 		return false;
 	*reason = DROP_TYPE;
-	if (load_le32(msg) != MESSAGE_DATA)
+	if (get_le32(msg) != MESSAGE_DATA)
 		return false;
 	*reason = DROP_UNKNOWN_INDEX;
 	memcpy(&index, msg + offsetof(struct message_data, key_idx), sizeof(index));

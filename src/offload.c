@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include "bytes.h"
 #include "offload.h"
 
 enum tcp_flags {
@@ -22,28 +23,6 @@ struct tcp_layout {
 	bool v6;
 	size_t iphl, thl, hdr, payload;
 };
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 /* Returns the sum folded to 16 bits (not complemented), so callers may add a few more words.
  * 64-bit words go into a 128-bit accumulator (add with carry), 32 bytes a round: this runs over
@@ -124,13 +103,13 @@ static bool parse_tcp(const uint8_t *p, size_t len, struct tcp_layout *l)
 	if (len >= 20 && p[0] >> 4 == 4) {
 		l->v6 = false;
 		l->iphl = (size_t)(p[0] & 0x0f) * 4;
-		if (l->iphl < 20 || p[9] != IPPROTO_TCP || get16(p + 2) != len ||
-		    (get16(p + 6) & 0x3fff))
+		if (l->iphl < 20 || p[9] != IPPROTO_TCP || get_be16(p + 2) != len ||
+		    (get_be16(p + 6) & 0x3fff))
 			return false;
 	} else if (len >= 40 && p[0] >> 4 == 6) {
 		l->v6 = true;
 		l->iphl = 40;
-		if (p[6] != IPPROTO_TCP || get16(p + 4) + 40U != len)
+		if (p[6] != IPPROTO_TCP || get_be16(p + 4) + 40U != len)
 			return false;
 	} else {
 		return false;
@@ -166,13 +145,13 @@ static void write_segment(uint8_t *out, const uint8_t *pkt, const struct tcp_lay
 	memcpy(out, pkt, l->hdr);
 	memcpy(out + l->hdr, pkt + l->hdr + off, chunk);
 	if (l->v6) {
-		put16(out + 4, (uint16_t)(total - 40));
+		put_be16(out + 4, (uint16_t)(total - 40));
 	} else {
-		put16(out + 2, (uint16_t)total);
-		put16(out + 4, (uint16_t)(get16(pkt + 4) + i));
+		put_be16(out + 2, (uint16_t)total);
+		put_be16(out + 4, (uint16_t)(get_be16(pkt + 4) + i));
 		ip4_checksum(out, l->iphl);
 	}
-	put32(th + 4, get32(pkt + l->iphl + 4) + (uint32_t)off);
+	put_be32(th + 4, get_be32(pkt + l->iphl + 4) + (uint32_t)off);
 	if (!last)
 		th[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
 	if (i)
@@ -275,10 +254,10 @@ static bool can_append(const struct flow *f, const struct offload_pkt *p, const 
 	bool df = !l->v6 && (b[6] & 0x40);
 
 	if (f->closed || l->payload > f->gso_size ||
-	    get32(b + l->iphl + 4) != f->next_seq || f->head->len + l->payload > room(f->head, sp))
+	    get_be32(b + l->iphl + 4) != f->next_seq || f->head->len + l->payload > room(f->head, sp))
 		return false;
 	/* Without DF the IPv4 IDs must run on, as the kernel would have numbered them. */
-	return l->v6 || df || get16(b + 4) == f->next_id;
+	return l->v6 || df || get_be16(b + 4) == f->next_id;
 }
 
 static void append(struct flow *f, struct offload_pkt *p, const struct tcp_layout *l,
@@ -310,8 +289,8 @@ static void start_flow(struct flow *f, struct offload_pkt *p, const struct tcp_l
 {
 	f->head = p;
 	f->l = *l;
-	f->next_seq = get32(p->data + l->iphl + 4) + (uint32_t)l->payload;
-	f->next_id = (uint16_t)(get16(p->data + 4) + 1);
+	f->next_seq = get_be32(p->data + l->iphl + 4) + (uint32_t)l->payload;
+	f->next_id = (uint16_t)(get_be16(p->data + 4) + 1);
 	f->gso_size = l->payload;
 	f->segs = 1;
 	f->psh = p->data[l->iphl + 13] & TCP_PSH;
@@ -330,9 +309,9 @@ static void finish_flow(struct flow *f)
 	if (f->segs < 2)
 		return;
 	if (l->v6) {
-		put16(h->data + 4, (uint16_t)(h->len - 40));
+		put_be16(h->data + 4, (uint16_t)(h->len - 40));
 	} else {
-		put16(h->data + 2, (uint16_t)h->len);
+		put_be16(h->data + 2, (uint16_t)h->len);
 		ip4_checksum(h->data, l->iphl);
 	}
 	if (f->psh)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "crc32c.h"
+#include "bytes.h"
 #include "proxy.h"
 
 /* Registered TLV types (doc/proxy-protocol.txt section 2.2). */
@@ -28,17 +29,6 @@ enum pp2_sizes {
 static const uint8_t v2_sig[PP_V2_SIG_LEN] = "\r\n\r\n\0\r\nQUIT\n";
 static const char v1_sig[] = "PROXY ";
 #define V1_SIG_LEN (sizeof(v1_sig) - 1)
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* ---- v1 builder ---- */
 
@@ -125,7 +115,7 @@ static size_t tlvs_len(const struct pp_header *hdr, unsigned int flags)
 static uint8_t *put_tlv(uint8_t *p, uint8_t type, const void *value, uint16_t len)
 {
 	p[0] = type;
-	put16(p + 1, len);
+	put_be16(p + 1, len);
 	memcpy(p + PP2_TLV_HEAD, value, len);
 	return p + PP2_TLV_HEAD + len;
 }
@@ -138,8 +128,8 @@ static uint8_t *put_addrs(uint8_t *p, const struct pp_addr *a, int family)
 		return p;
 	memcpy(p, &a->src, alen);
 	memcpy(p + alen, &a->dst, alen);
-	put16(p + 2 * alen, a->src_port);
-	put16(p + 2 * alen + 2, a->dst_port);
+	put_be16(p + 2 * alen, a->src_port);
+	put_be16(p + 2 * alen + 2, a->dst_port);
 	return p + 2 * alen + 4;
 }
 
@@ -164,7 +154,7 @@ int pp_build_v2(uint8_t *out, size_t cap, const struct pp_header *hdr, unsigned 
 	memcpy(out, v2_sig, PP_V2_SIG_LEN);
 	out[12] = PP2_VERSION | hdr->command;
 	out[13] = family == PP2_AF_UNSPEC ? 0 : (uint8_t)(family << 4 | transport);
-	put16(out + 14, (uint16_t)len);
+	put_be16(out + 14, (uint16_t)len);
 	p = put_addrs(out + PP_V2_HEAD, &hdr->addr, family);
 	if (hdr->present & PP_HAS_ALPN)
 		p = put_tlv(p, PP2_TYPE_ALPN, hdr->alpn, hdr->alpn_len);
@@ -177,8 +167,8 @@ int pp_build_v2(uint8_t *out, size_t cap, const struct pp_header *hdr, unsigned 
 		p = put_tlv(p, PP2_TYPE_CRC32C, zero, PP2_CRC_LEN);
 		/* The sum covers the whole header with its own field zeroed (spec 2.2.3). */
 		uint32_t crc = crc32c(out, PP_V2_HEAD + len);
-		put16(out + crc_at, crc >> 16);
-		put16(out + crc_at + 2, crc & 0xffff);
+		put_be16(out + crc_at, crc >> 16);
+		put_be16(out + crc_at + 2, crc & 0xffff);
 	}
 	return (int)(p - out);
 }
@@ -266,7 +256,7 @@ static enum pp_reason v2_check(struct pp_parser *p, size_t i)
 		return PP_R_BAD_PROTOCOL;
 	if (i != 15)
 		return PP_R_NONE;
-	len = get16(b + 14);
+	len = get_be16(b + 14);
 	if (len > PP_V2_LEN_MAX)
 		return PP_R_TOO_LONG;
 	if (len < addr_len(b[13] >> 4))
@@ -454,7 +444,7 @@ static bool take_tlv(struct pp_header *h, uint8_t type, const uint8_t *v, size_t
 	case PP2_TYPE_CRC32C:
 		if ((h->present & PP_HAS_CRC32C) || len != PP2_CRC_LEN)
 			return false;
-		h->crc32c = (uint32_t)get16(v) << 16 | get16(v + 2);
+		h->crc32c = (uint32_t)get_be16(v) << 16 | get_be16(v + 2);
 		h->present |= PP_HAS_CRC32C;
 		return true;
 	}
@@ -471,7 +461,7 @@ static enum pp_reason decode_tlvs(const uint8_t *b, size_t off, size_t end, stru
 
 		if (end - off < PP2_TLV_HEAD)
 			return PP_R_BAD_TLV;
-		len = get16(b + off + 1);
+		len = get_be16(b + off + 1);
 		if (len > end - off - PP2_TLV_HEAD)
 			return PP_R_BAD_TLV;
 		if (b[off] == PP2_TYPE_CRC32C)
@@ -490,8 +480,8 @@ static void decode_addrs(const uint8_t *b, int family, struct pp_addr *a)
 	a->family = family == PP2_AF_INET ? AF_INET : AF_INET6;
 	memcpy(&a->src, b, alen);
 	memcpy(&a->dst, b + alen, alen);
-	a->src_port = get16(b + 2 * alen);
-	a->dst_port = get16(b + 2 * alen + 2);
+	a->src_port = get_be16(b + 2 * alen);
+	a->dst_port = get_be16(b + 2 * alen + 2);
 }
 
 static bool crc_ok(struct pp_parser *p, size_t crc_at, uint32_t expect)

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "config.h"
 #include "crypto.h"
+#include "bytes.h"
 #include "device.h"
 #include "messages.h"
 #include "peer.h"
@@ -104,14 +105,6 @@ static bool same_addr(const struct endpoint *a, const struct endpoint *b)
 	       a->addr.in4.sin_port == b->addr.in4.sin_port;
 }
 
-static void put32be(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
 /* An IPv4 packet with a correct total length; seq leads the payload, a pattern follows. */
 static size_t ip4(uint8_t *p, uint32_t src, uint32_t dst, uint32_t seq, size_t payload)
 {
@@ -123,12 +116,12 @@ static size_t ip4(uint8_t *p, uint32_t src, uint32_t dst, uint32_t seq, size_t p
 	p[3] = len & 0xff;
 	p[8] = 64;
 	p[9] = IPPROTO_UDP;
-	put32be(p + 12, src);
-	put32be(p + 16, dst);
+	put_be32(p + 12, src);
+	put_be32(p + 16, dst);
 	for (size_t i = 0; i < payload; i++)
 		p[20 + i] = (uint8_t)(seq * 7 + i);
 	if (payload >= 4)
-		put32be(p + 20, seq);
+		put_be32(p + 20, seq);
 	return len;
 }
 
