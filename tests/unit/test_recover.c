@@ -5,6 +5,7 @@
 #include <linux/rtnetlink.h>
 #include <string.h>
 #include "check.h"
+#include "check_endpoint.h"
 #include "recover.h"
 
 enum { OWN = 7, ETH = 2 };
@@ -31,26 +32,6 @@ static struct nl_event ev6(enum nl_event_type type, int ifindex, const char *add
 
 	inet_pton(AF_INET6, addr, &ev.addr.v6);
 	return ev;
-}
-
-static struct endpoint ep_of(const char *addr, uint16_t port)
-{
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	struct endpoint ep;
-
-	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-	} else {
-		inet_pton(AF_INET6, addr, &in6->sin6_addr);
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-	}
-	if (endpoint_set(&ep, (struct sockaddr *)&ss, sizeof(ss)) < 0)
-		memset(&ep, 0, sizeof(ep));
-	return ep;
 }
 
 static void test_addresses(void)
@@ -101,7 +82,8 @@ static void test_routes(void)
 
 static void test_route_covers(void)
 {
-	struct endpoint ep = ep_of("192.0.2.1", 51820), ep6 = ep_of("2001:db8:1::9", 51820);
+	struct endpoint ep = check_endpoint("192.0.2.1", 51820, 0),
+			ep6 = check_endpoint("2001:db8:1::9", 51820, 0);
 	struct nl_event ev = ev4(NL_ROUTE_NEW, ETH, "192.0.2.0", 24);
 
 	CHECK(recover_route_covers(&ev, OWN, &ep));
@@ -166,7 +148,7 @@ static void test_initiation_due(void)
 
 static struct sockaddr_storage ss_of(const char *addr, uint16_t port)
 {
-	struct endpoint ep = ep_of(addr, port);
+	struct endpoint ep = check_endpoint(addr, port, 0);
 	struct sockaddr_storage ss = {0};
 
 	memcpy(&ss, &ep.addr, sizeof(ep.addr));
@@ -175,7 +157,7 @@ static struct sockaddr_storage ss_of(const char *addr, uint16_t port)
 
 static void test_pick(void)
 {
-	struct endpoint cur = ep_of("192.0.2.1", 51820);
+	struct endpoint cur = check_endpoint("192.0.2.1", 51820, 0);
 	struct sockaddr_storage a[3];
 
 	a[0] = ss_of("192.0.2.1", 51820);
@@ -195,7 +177,7 @@ static void test_pick(void)
 	CHECK(recover_pick(&cur, a, 2) == 1);
 	CHECK(recover_pick(&cur, a, 1) == -1);
 	CHECK(recover_pick(&cur, a, 0) == -1);
-	cur = ep_of("2001:db8::1", 51820);
+	cur = check_endpoint("2001:db8::1", 51820, 0);
 	CHECK(recover_pick(&cur, a, 2) == -1);
 }
 

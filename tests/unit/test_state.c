@@ -7,36 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
+#include "check_endpoint.h"
 #include "encoding.h"
 #include "log.h"
 #include "state.h"
 
 enum { NOW = 1732600000 };
 
-static struct endpoint ep_of(const char *addr, uint16_t port, uint32_t scope)
-{
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	struct endpoint ep;
-
-	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-	} else {
-		inet_pton(AF_INET6, addr, &in6->sin6_addr);
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		in6->sin6_scope_id = scope;
-	}
-	if (endpoint_set(&ep, (struct sockaddr *)&ss, sizeof(ss)) < 0)
-		memset(&ep, 0, sizeof(ep));
-	return ep;
-}
-
 static struct state_entry entry(uint8_t key_byte, const char *addr, uint16_t port, uint64_t written)
 {
-	struct state_entry e = {.endpoint = ep_of(addr, port, 0), .written = written};
+	struct state_entry e = {.endpoint = check_endpoint(addr, port, 0), .written = written};
 
 	memset(e.public_key, key_byte, sizeof(e.public_key));
 	return e;
@@ -123,7 +103,7 @@ static void test_round_trip(void)
 	in[0] = entry(1, "192.0.2.7", 51820, NOW);
 	in[1] = entry(2, "2001:db8::7", 41414, NOW - 60);
 	in[2] = entry(3, "fe80::1", 51820, NOW - 3600);
-	in[2].endpoint = ep_of("fe80::1", 51820, 3); /* a link-local address keeps its scope */
+	in[2].endpoint = check_endpoint("fe80::1", 51820, 3); /* a link-local address keeps its scope */
 	in[3] = entry(4, "::ffff:198.51.100.9", 7, NOW + 5); /* v4-mapped: written as IPv4 */
 	len = state_format(in, 4, buf);
 	CHECK(!strncmp(buf, STATE_HEADER, strlen(STATE_HEADER)));
@@ -273,7 +253,7 @@ static void test_limits(void)
 		memset(in[i].public_key, 0, sizeof(in[i].public_key));
 		memcpy(in[i].public_key, &i, sizeof(i));
 		in[i].endpoint =
-		    ep_of("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535, 4294967295u);
+		    check_endpoint("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535, 4294967295u);
 		in[i].written = NOW;
 	}
 	len = state_format(in, STATE_ENTRIES_MAX, buf);
