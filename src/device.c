@@ -69,6 +69,17 @@ void wg_device_free(struct wg_device *dev)
 	crypto_wipe(dev, sizeof(*dev));
 }
 
+/* Runs the sealing or opening of the batch so far (ops->crypt may spread it over threads). */
+void wg_device_crypt(struct wg_device *dev)
+{
+	if (dev->ops.crypt)
+		dev->ops.crypt(dev->ops.ctx, dev->aead, dev->naead);
+	else
+		for (unsigned int i = 0; i < dev->naead; i++)
+			noise_aead_run(dev->aead[i]);
+	dev->naead = 0;
+}
+
 void wg_device_set_up(struct wg_device *dev, bool up, uint64_t now)
 {
 	struct wg_peer *peer;

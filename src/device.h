@@ -134,7 +134,7 @@ void wg_device_view_free(struct uapi_device_view *view);
 void wg_device_send_batch(struct wg_device *dev, struct wg_tx *pkts, unsigned int n, uint64_t now);
 void wg_device_receive_batch(struct wg_device *dev, struct wg_rx *pkts, unsigned int n,
 			     uint64_t now);
-/* Seals or opens the data messages the batch has queued (send.c; receive.c calls it too). */
+/* Seals or opens the data messages the batch has queued (the send and receive paths). */
 void wg_device_crypt(struct wg_device *dev);
 /* Works through up to WG_HANDSHAKE_BUDGET queued handshake messages; returns how many remain. */
 unsigned int wg_device_process_handshakes(struct wg_device *dev, uint64_t now);

@@ -179,17 +179,6 @@ static void run_end(struct send_run *run, uint64_t now)
 	run->kp = NULL;
 }
 
-/* Runs the sealing or opening of the batch so far (ops->crypt may spread it over threads). */
-void wg_device_crypt(struct wg_device *dev)
-{
-	if (dev->ops.crypt)
-		dev->ops.crypt(dev->ops.ctx, dev->aead, dev->naead);
-	else
-		for (unsigned int i = 0; i < dev->naead; i++)
-			noise_aead_run(dev->aead[i]);
-	dev->naead = 0;
-}
-
 /* Header and padding now, the encryption with the rest of the batch. */
 static bool seal(struct send_run *run, struct wg_tx *pkt, uint64_t now)
 {
