@@ -138,7 +138,9 @@ static ssize_t fill(struct fwd_dir *d, int fd)
 	if (d->eof || !d->readable || !has_room(d))
 		return 0;
 	n = d->pipe[1] >= 0 ? fill_splice(d, fd) : fill_copy(d, fd);
-	if (n < 0 && errno == EAGAIN)
+	/* EAGAIN empties the socket only for recv() or an empty pipe: a pipe holding bytes may be
+	 * out of slots instead (see fill_splice), and is drained before the socket is asked again. */
+	if (n < 0 && errno == EAGAIN && (d->pipe[1] < 0 || !d->in_pipe))
 		d->readable = false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
