@@ -16,20 +16,37 @@ void log_set_level(enum log_level level)
 	max_level = level;
 }
 
-void log_level_from_env(void)
+bool log_level_parse(const char *name, enum log_level *out)
 {
 	static const struct {
 		const char *name;
 		enum log_level level;
 	} names[] = { { "debug", LOG_LEVEL_DEBUG }, { "verbose", LOG_LEVEL_DEBUG },
-		      { "info", LOG_LEVEL_INFO },   { "warn", LOG_LEVEL_WARN },
-		      { "error", LOG_LEVEL_ERR },   { "silent", LOG_LEVEL_ERR } };
-	const char *v = getenv("LOG_LEVEL");
+		      { "info", LOG_LEVEL_INFO },   { "notice", LOG_LEVEL_INFO },
+		      { "warn", LOG_LEVEL_WARN },   { "warning", LOG_LEVEL_WARN },
+		      { "error", LOG_LEVEL_ERR },   { "err", LOG_LEVEL_ERR },
+		      { "silent", LOG_LEVEL_ERR } };
 
-	for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
-		if (!strcasecmp(v, names[i].name))
-			log_set_level(names[i].level);
+	for (size_t i = 0; name && i < ARRAY_SIZE(names); i++) {
+		if (!strcasecmp(name, names[i].name)) {
+			*out = names[i].level;
+			return true;
+		}
 	}
+	return false;
+}
+
+void log_level_from_env(void)
+{
+	const char *v = getenv("LOG_LEVEL");
+	enum log_level level;
+
+	if (!v || !*v)
+		return;
+	if (log_level_parse(v, &level))
+		log_set_level(level);
+	else /* a misspelt level must not quietly mean "info": say so, and keep the default */
+		log_warn("LOG_LEVEL=%s is not debug, info, warning or error; logging at info", v);
 }
 
 static void vlog(enum log_level level, int err, const char *fmt, va_list ap)

@@ -9,7 +9,10 @@
 enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARN = 4, LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
 
 void log_set_level(enum log_level level);
-/* LOG_LEVEL=debug|info|warn|error in the environment, as wireguard-go reads it. */
+/* A level by name: debug, info, warning and error, with wireguard-go's and syslog's spellings
+ * (verbose, notice, warn, err, silent); false for anything else. */
+bool log_level_parse(const char *name, enum log_level *out);
+/* LOG_LEVEL in the environment, as wireguard-go reads it; an unknown name is reported. */
 void log_level_from_env(void);
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF(2, 3);
 void log_errno(enum log_level level, int err, const char *fmt, ...) PRINTF(3, 4);
