@@ -1,11 +1,14 @@
 /* The `porthole up` daemon: one configuration file, run as a tunnel (when it has an
- * [Interface]) and a gateway (when it has [Forward]s), on one event loop. This is where the
- * process-wide concerns meet: loading the file, bringing the interface up, starting the
- * forwards, and tearing everything down in reverse order. */
+ * [Interface]) and a gateway (when it has [Forward]s). The tunnel's loop is the main thread's;
+ * with both and a second CPU, the gateway runs its own loop on a thread of its own (see
+ * daemon_gateway_threaded()). This is where the process-wide concerns meet: loading the file,
+ * bringing the interface up, starting the forwards, and tearing everything down in reverse
+ * order. */
 #ifndef PORTHOLE_DAEMON_H
 #define PORTHOLE_DAEMON_H
 
 #include <net/if.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include "compat.h"
 #include "config.h"
@@ -26,8 +29,12 @@ struct daemon {
 	struct porthole_config cfg; /* as running */
 	struct tunnel *tunnel;      /* NULL for a forward-only file */
 	struct loop own_loop;       /* the loop when there is no tunnel */
-	struct loop *loop;
-	struct gateway *gw; /* NULL without [Forward]s */
+	struct loop *loop;          /* the main thread's */
+	struct gateway *gw;         /* NULL without [Forward]s; touched only on gw_loop's thread */
+	struct loop *gw_loop;       /* loop, or gw_own_loop when the gateway has a thread */
+	struct loop gw_own_loop;
+	pthread_t gw_thread;
+	bool gw_own_loop_ready, gw_thread_running;
 	struct netconf_state netconf;
 	struct sdnotify sd; /* the systemd watchdog, when asked for */
 	struct privdrop privdrop; /* root's janitor after the privilege drop */
@@ -52,6 +59,10 @@ int daemon_start(struct daemon *d, const char *path) WARN_UNUSED;
 /* Runs until SIGTERM/SIGINT (or the interface is deleted); returns the exit status. */
 int daemon_run(struct daemon *d);
 void daemon_stop(struct daemon *d);
+/* Whether a daemon with a tunnel and forwards gives the gateway its own thread:
+ * PORTHOLE_GATEWAY_THREAD=1 or 0, else with two CPUs or more. */
+bool daemon_gateway_threaded(void);
+
 /* Re-reads d->path and applies the difference in place: peers, addresses and forwards the change
  * does not touch keep their sessions and connections. A bad file, or a change that needs a
  * restart, leaves the running configuration as it was: -errno with the reason in err. Loop

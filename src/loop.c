@@ -201,6 +201,49 @@ void loop_wake(struct loop *loop)
 		log_errno(LOG_LEVEL_ERR, errno, "loop: eventfd write");
 }
 
+/* The posted call, if any, on the loop thread. */
+static void run_call(struct loop *loop)
+{
+	void (*fn)(void *);
+	void *arg;
+	uint64_t seq;
+
+	pthread_mutex_lock(&loop->call_lock);
+	fn = loop->call_fn;
+	arg = loop->call_arg;
+	seq = loop->call_posted;
+	pthread_mutex_unlock(&loop->call_lock);
+	if (!fn)
+		return;
+	fn(arg);
+	pthread_mutex_lock(&loop->call_lock);
+	loop->call_fn = NULL;
+	loop->call_done = seq;
+	pthread_cond_broadcast(&loop->call_cond);
+	pthread_mutex_unlock(&loop->call_lock);
+}
+
+void loop_call(struct loop *loop, void (*fn)(void *arg), void *arg)
+{
+	uint64_t mine;
+
+	pthread_mutex_lock(&loop->call_lock);
+	while (loop->call_fn) /* another thread's call first, even if the loop is stopping */
+		pthread_cond_wait(&loop->call_cond, &loop->call_lock);
+	if (!loop->running || pthread_equal(loop->runner, pthread_self())) {
+		pthread_mutex_unlock(&loop->call_lock);
+		fn(arg);
+		return;
+	}
+	loop->call_fn = fn;
+	loop->call_arg = arg;
+	mine = ++loop->call_posted;
+	loop_wake(loop);
+	while (loop->call_done < mine)
+		pthread_cond_wait(&loop->call_cond, &loop->call_lock);
+	pthread_mutex_unlock(&loop->call_lock);
+}
+
 static void woken(struct loop_fd *lfd, uint32_t events)
 {
 	struct loop *loop = container_of(lfd, struct loop, wake);
@@ -208,6 +251,7 @@ static void woken(struct loop_fd *lfd, uint32_t events)
 
 	if (read(lfd->fd, &n, sizeof(n)) < 0)
 		return;
+	run_call(loop);
 	if (loop->wake_cb)
 		loop->wake_cb(loop);
 }
@@ -262,6 +306,8 @@ int loop_init(struct loop *loop)
 	atomic_init(&loop->stopping, false);
 	loop->signal = (struct loop_fd){.fd = -1, .cb = signalled};
 	loop->wake = (struct loop_fd){.fd = -1, .cb = woken};
+	pthread_mutex_init(&loop->call_lock, NULL);
+	pthread_cond_init(&loop->call_cond, NULL);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0)
 		return -errno;
@@ -291,6 +337,8 @@ void loop_free(struct loop *loop)
 		close(loop->wake.fd);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
+	pthread_mutex_destroy(&loop->call_lock);
+	pthread_cond_destroy(&loop->call_cond);
 	free(loop->heap);
 	loop->heap = NULL;
 	loop->heap_len = loop->heap_cap = loop->timers = 0;
@@ -309,7 +357,16 @@ static void dispatch(struct loop *loop)
 	loop->nevents = loop->cursor = 0;
 }
 
-int loop_run(struct loop *loop)
+static void set_running(struct loop *loop, bool running)
+{
+	pthread_mutex_lock(&loop->call_lock);
+	loop->runner = pthread_self();
+	loop->running = running;
+	pthread_cond_broadcast(&loop->call_cond); /* callers waiting for a turn call directly now */
+	pthread_mutex_unlock(&loop->call_lock);
+}
+
+static int run(struct loop *loop)
 {
 	/* A stop requested before the run began still counts; it is consumed on the way out. */
 	while (!atomic_exchange(&loop->stopping, false)) {
@@ -325,6 +382,17 @@ int loop_run(struct loop *loop)
 		expire(loop, loop_now());
 	}
 	return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+	int ret;
+
+	set_running(loop, true);
+	ret = run(loop);
+	set_running(loop, false);
+	run_call(loop); /* posted before the loop stopped: its caller waits for it */
+	return ret;
 }
 
 void loop_stop(struct loop *loop)

@@ -1,13 +1,14 @@
-/* The daemon's single-threaded event loop: epoll for fds, a binary min-heap of timers, an eventfd
- * so worker threads can wake the loop thread, and a signalfd for SIGTERM/SIGINT/SIGHUP.
+/* An event loop, one per thread that runs one: epoll for fds, a binary min-heap of timers, an
+ * eventfd so other threads can wake the loop thread, and a signalfd for SIGTERM/SIGINT/SIGHUP.
  *
- * Everything here runs on the loop thread except loop_wake() and loop_stop(), which any thread may
- * call. Callbacks may add, modify and delete fds (their own included) and arm or disarm timers
+ * Everything here runs on the loop thread except loop_wake(), loop_stop() and loop_call(), which
+ * any thread may call. Callbacks may add, modify and delete fds (their own included) and arm or disarm timers
  * while the loop dispatches; an fd deleted during dispatch gets no further callback, so its owner
  * may free it as soon as loop_del() returns. */
 #ifndef PORTHOLE_LOOP_H
 #define PORTHOLE_LOOP_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -55,6 +56,15 @@ struct loop {
 	/* The batch being dispatched, so loop_del() can cancel events still pending in it. */
 	struct epoll_event events[LOOP_EVENTS_MAX];
 	int nevents, cursor;
+
+	/* loop_call(): one call at a time, handed over under call_lock. */
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	void (*call_fn)(void *arg);
+	void *call_arg;
+	uint64_t call_posted, call_done; /* sequence numbers */
+	pthread_t runner;		 /* the thread in loop_run(), while running */
+	bool running;
 };
 
 int loop_init(struct loop *loop);
@@ -89,6 +99,12 @@ static inline bool loop_timer_pending(const struct loop_timer *timer)
  * their finished batches, then wake the loop to collect them. */
 void loop_set_wake(struct loop *loop, loop_wake_fn cb);
 void loop_wake(struct loop *loop);
+
+/* Runs fn(arg) on the loop's thread and returns once it has run: at once when called from that
+ * thread or while no thread runs the loop, else at the loop thread's next wakeup (or as
+ * loop_run() returns). For the rare work of another thread on what the loop owns: a reload, a
+ * status snapshot. fn must not call loop_call() on the same loop. */
+void loop_call(struct loop *loop, void (*fn)(void *arg), void *arg);
 
 /* Blocks signo in the calling thread and delivers it through the loop instead. Call from the main
  * thread before starting workers, so they inherit the mask and the signal is never lost to them. */

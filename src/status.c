@@ -120,19 +120,29 @@ static void collect_forward(struct status_forward *sf, const struct gateway_stat
 		 fc->target_host, fc->target_port);
 }
 
-static int collect_gateway(struct status *s, const struct gateway *gw,
-			   const struct porthole_config *cfg)
+struct gateway_snapshot {
+	struct status *s;
+	const struct daemon *d;
+	int ret;
+};
+
+/* On the gateway's thread, which owns its counters and forwards. */
+static void collect_gateway(void *arg)
 {
-	size_t n = gateway_forwards(gw);
+	struct gateway_snapshot *snap = arg;
+	const struct gateway *gw = snap->d->gw;
+	size_t n = gw ? gateway_forwards(gw) : 0;
 	struct gateway_stats st;
 
-	s->forwards = calloc(n ? n : 1, sizeof(*s->forwards));
-	if (!s->forwards)
-		return -ENOMEM;
+	snap->s->forwards = calloc(n ? n : 1, sizeof(*snap->s->forwards));
+	if (!snap->s->forwards) {
+		snap->ret = -ENOMEM;
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (gateway_stats(gw, i, &st))
-			collect_forward(&s->forwards[s->nforwards++], &st, cfg);
-	return 0;
+			collect_forward(&snap->s->forwards[snap->s->nforwards++], &st,
+					&snap->d->cfg);
 }
 
 int status_collect(struct status *s, const struct daemon *d)
@@ -143,8 +153,12 @@ int status_collect(struct status *s, const struct daemon *d)
 	snprintf(s->name, sizeof(s->name), "%s", d->name);
 	if (d->tunnel)
 		ret = collect_tunnel(s, &d->tunnel->dev);
-	if (!ret && d->gw)
-		ret = collect_gateway(s, d->gw, &d->cfg);
+	if (!ret && d->gw_loop) {
+		struct gateway_snapshot snap = { s, d, 0 };
+
+		loop_call(d->gw_loop, collect_gateway, &snap);
+		ret = snap.ret;
+	}
 	if (ret)
 		status_free(s);
 	return ret;

@@ -18,14 +18,21 @@ gw_forward Name=hc-copy Listen=0.0.0.0:9105 Target=10.99.0.2:9104 Splice=off
 export PORTHOLE_CRYPT_THREADS=2
 gw_require "tunnel and gateway up" gw_up
 if [ "$GW_STANDIN" != haproxy ]; then
-	# Workers start after the privilege drop: every thread runs as the dropped user.
+	# Workers and the gateway's thread (from 2 CPUs on) start after the privilege drop: every
+	# thread runs as the dropped user.
+	want=3 gw="" what="2 crypto workers"
+	[ "$(nproc)" -ge 2 ] && want=4 gw=gateway what="2 crypto workers and the gateway thread"
 	workers_dropped() {
-		local p=${GW_PID[$GW_VPS]} t uids=()
-		for t in /proc/"$p"/task/*; do uids+=("$(awk '/^Uid:/ { print $2 }' "$t/status")"); done
-		echo "threads: ${#uids[@]}, uids: ${uids[*]}"
-		[ "${#uids[@]}" -eq 3 ] && ! printf '%s\n' "${uids[@]}" | grep -qx 0
+		local p=${GW_PID[$GW_VPS]} t uids=() names=()
+		for t in /proc/"$p"/task/*; do
+			uids+=("$(awk '/^Uid:/ { print $2 }' "$t/status")")
+			names+=("$(cat "$t/comm")")
+		done
+		echo "threads: ${#uids[@]} (${names[*]}), uids: ${uids[*]}"
+		[ "${#uids[@]}" -eq "$want" ] && ! printf '%s\n' "${uids[@]}" | grep -qx 0 &&
+			{ [ -z "$gw" ] || printf '%s\n' "${names[@]}" | grep -qx "$gw"; }
 	}
-	check "the vps runs 2 crypto workers, none of its threads as root" workers_dropped
+	check "the vps runs $what, none of its threads as root" workers_dropped
 fi
 
 gen() { # the stream: deterministic, so each end can make or check it without storing it

@@ -1,6 +1,7 @@
 # porthole show and the metrics: a gateway and a home daemon from `porthole init` files, a
 # forward with traffic through it; `show` (text and --json) and GET /metrics report the peer's
-# handshake and the forward's counters with the right values.
+# handshake and the forward's counters with the right values. The gateway runs on the tunnel's
+# loop here (PORTHOLE_GATEWAY_THREAD=0); the other gateway tests run it on its own thread.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd curl python3 wg
@@ -24,12 +25,16 @@ home_ip=$(sed -n 's/^Address = \([0-9.]*\)\/24.*/\1/p' "$TMP/$HOME_IF.conf")
 home_pub=$(sed -n 's/^PrivateKey = //p' "$TMP/$HOME_IF.conf" | wg pubkey)
 gw_pub=$(sed -n 's/^PrivateKey = //p' "$TMP/$GW.conf" | wg pubkey)
 
-start() { # start NS NAME
-	bg "$1" env LOG_LEVEL=debug "$PORTHOLE" up "$TMP/$2.conf" >>"$TMP/$2.log" 2>&1
-	wait_for 10 test -S "$SOCKDIR/$2.sock" || { tail -n 20 "$TMP/$2.log"; return 1; }
+start() { # start NS NAME [VAR=VALUE...]
+	local n=$1 name=$2
+	shift 2
+	bg "$n" env LOG_LEVEL=debug "$@" "$PORTHOLE" up "$TMP/$name.conf" >>"$TMP/$name.log" 2>&1
+	wait_for 10 test -S "$SOCKDIR/$name.sock" || { tail -n 20 "$TMP/$name.log"; return 1; }
 }
 check "home up" start home "$HOME_IF"
-check "gateway up" start vps "$GW"
+check "gateway up" start vps "$GW" PORTHOLE_GATEWAY_THREAD=0
+threads() { ls "/proc/$(pgrep -o -f "up $TMP/$GW.conf")/task" | wc -l; }
+check "the gateway shares the tunnel's thread" test "$(threads)" = 1
 check "control socket is mode 0600" test "$(stat -c %a "$SOCKDIR/$GW.sock")" = 600
 check "its directory is mode 0755" test "$(stat -c %a "$SOCKDIR")" = 755
 

@@ -326,6 +326,72 @@ static void test_stop_from_thread(void)
 	teardown();
 }
 
+/* ---- calls from another thread ---- */
+
+struct call_rec {
+	pthread_t ran_on;
+	int runs;
+};
+
+static void note_call(void *arg)
+{
+	struct call_rec *r = arg;
+
+	r->ran_on = pthread_self();
+	r->runs++;
+}
+
+static int run_loop_failures; /* read after the join: the checks are not thread-safe */
+
+static void *run_loop(void *arg)
+{
+	if (loop_run(&L) != 0)
+		run_loop_failures++;
+	return NULL;
+}
+
+static void test_call(void)
+{
+	struct call_rec r = { 0 };
+	pthread_t th;
+	int on_loop = 0;
+
+	setup();
+	/* No thread runs the loop: the caller runs it. */
+	loop_call(&L, note_call, &r);
+	CHECK(r.runs == 1 && pthread_equal(r.ran_on, pthread_self()));
+	CHECK(pthread_create(&th, NULL, run_loop, NULL) == 0);
+	/* Until the thread is inside loop_run() the caller still runs the call itself (and, calling
+	 * in a tight loop, could keep the lock from the thread for long). */
+	do {
+		usleep(100);
+		loop_call(&L, note_call, &r);
+	} while (!pthread_equal(r.ran_on, th) && r.runs < 10000);
+	r.runs = 1;
+	for (int i = 0; i < 300; i++) {
+		loop_call(&L, note_call, &r);
+		on_loop += pthread_equal(r.ran_on, th) != 0;
+	}
+	CHECK(r.runs == 301);
+	CHECK(on_loop == 300);
+	/* A call racing the loop's end runs once, on one side or the other, and returns. */
+	loop_stop(&L);
+	loop_call(&L, note_call, &r);
+	CHECK(r.runs == 302);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 200; i++) {
+		CHECK(pthread_create(&th, NULL, run_loop, NULL) == 0);
+		if (i & 1)
+			loop_call(&L, note_call, &r);
+		loop_stop(&L);
+		loop_call(&L, note_call, &r);
+		pthread_join(th, NULL);
+	}
+	CHECK(r.runs == 302 + 300);
+	CHECK(run_loop_failures == 0);
+	teardown();
+}
+
 /* ---- signals ---- */
 
 static int got_signo, sig_calls;
@@ -365,6 +431,7 @@ int main(void)
 	RUN(test_fd_del_in_cb);
 	RUN(test_wake_from_thread);
 	RUN(test_stop_from_thread);
+	RUN(test_call);
 	RUN(test_signal);
 	return check_done("loop");
 }
