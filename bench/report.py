@@ -127,7 +127,9 @@ address); `wg12` / `wg13` = the hand-made stack, wireguard-go at both ends confi
 HAProxy 2.6 `mode tcp` (`send-proxy-v2` on the web listener) on the vps, with wireguard-go
 {meta.get('wg12')} and {meta.get('wg13')}; `pt-hap` = porthole's tunnel with HAProxy as the gateway;
 `porthole` = `porthole up` at both ends, the vps file's `[Forward]`s as the gateway
-({meta.get('porthole') or 'porthole'}). Ratios are porthole over `{BASE}`.
+({meta.get('porthole') or 'porthole'}). Ratios are porthole over `{BASE}`. Tunnel MTU: wireguard-go
+1420 (its default), porthole {meta.get('porthole_mtu', '1408 (its default)')}: full packets of 22 ChaCha20 blocks,
+which libcrypto seals and opens without a partial block (docs/design.md).
 
 TCP figures go through a TCP listener of the gateway without a PROXY header (iperf3 does not speak
 it), the same for every stack; requests/s and latency go through the `SendProxy = v2` /

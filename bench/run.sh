@@ -189,12 +189,16 @@ wggo_up() { # wggo_up BINARY: wireguard-go at both ends, configured with wg
 		ns h ip addr add 10.99.0.2/24 dev "${TAG}hg" && ns h ip link set "${TAG}hg" up
 }
 porthole_conf() { # porthole_conf vps|home [forwards]
+	# Each tunnel keeps its own default MTU (wireguard-go 1420, porthole up 1408) unless
+	# BENCH_PORTHOLE_MTU gives porthole another, e.g. 1420 for a same-MTU comparison.
+	local mtu=""
+	[ -n "${BENCH_PORTHOLE_MTU:-}" ] && mtu="MTU = $BENCH_PORTHOLE_MTU\\n"
 	if [ "$1" = vps ]; then
-		printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = 10.99.0.1/24\n\n' \
+		printf "[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = 10.99.0.1/24\n$mtu\n" \
 			"$(cat "$TMP/vps.key")"
 		printf '[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.2/32\n' "$(cat "$TMP/home.pub")"
 	else
-		printf '[Interface]\nPrivateKey = %s\nAddress = 10.99.0.2/24\n\n' \
+		printf "[Interface]\nPrivateKey = %s\nAddress = 10.99.0.2/24\n$mtu\n" \
 			"$(cat "$TMP/home.key")"
 		printf '[Peer]\nPublicKey = %s\nEndpoint = 192.0.2.1:51820\n' "$(cat "$TMP/vps.pub")"
 		printf 'AllowedIPs = 10.99.0.1/32\nPersistentKeepalive = 25\n'
@@ -453,4 +457,5 @@ python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR
 	--meta started="$started" seconds="$SECS" rounds="$ROUNDS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" \
 	echo_mb="$ECHO_MB" stacks="$STACKS" wg12="$WG12_VERSION" wg13="$WG13_VERSION" \
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
+	porthole_mtu="${BENCH_PORTHOLE_MTU:-1408 (its default)}" \
 	command="${BENCH_COMMAND:-bench/run.sh}"

@@ -107,7 +107,7 @@ int wg_go_main(int argc, char *argv[])
 		return 1;
 	}
 	/* wireguard-go's default, which wg-quick and users expect when they set none. */
-	ret = nl_link_set_mtu(&t->nl, t->ifindex, CONFIG_DEFAULT_MTU);
+	ret = nl_link_set_mtu(&t->nl, t->ifindex, WG_GO_DEFAULT_MTU);
 	if (ret < 0)
 		log_errno(LOG_LEVEL_WARN, ret, "%s: cannot set the MTU", ifname);
 	log_info("%s: porthole-wg running, configuration socket %s/%s.sock", ifname,

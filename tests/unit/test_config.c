@@ -130,6 +130,8 @@ static void test_good_wg_quick(void)
 	CHECK(cfg.iface.has_fwmark && cfg.iface.fwmark == 0x1234);
 	CHECK(cfg.iface.has_listen_port && cfg.iface.listen_port == 0);
 	CHECK(!cfg.iface.has_mtu && cfg.iface.mtu == CONFIG_DEFAULT_MTU);
+	/* A full packet at the default MTU is whole ChaCha20 blocks: no partial block to seal. */
+	CHECK(CONFIG_DEFAULT_MTU == 1408 && CONFIG_DEFAULT_MTU % 64 == 0);
 	p = &cfg.iface.peers[0];
 	CHECK(p->allowed_ips.len == 0 && p->replace_allowed_ips);
 	CHECK(sin_is(&p->endpoint, "2001:db8::1", 51820));
