@@ -206,15 +206,18 @@ static void proxy_settled(struct fwd_conn *c, uint64_t now)
 /* ---- reading before routing ---- */
 
 /* Reads into the client -> target buffer up to limit bytes in it: >0 read, 0 would block (or
- * the limit is reached), -ENODATA at EOF, or another negative errno. */
+ * the limit is reached), -ENODATA at EOF, or another negative errno. As in the relay, a read
+ * that returns less than asked has emptied the socket, so the next waits for the next edge
+ * instead of hearing EAGAIN (unless the FIN is in: then on to the end of stream). */
 static ssize_t read_early(struct fwd_conn *c, size_t limit)
 {
+	size_t room = limit - c->up.len;
 	ssize_t n;
 
-	if (c->up.len >= limit)
+	if (c->up.len >= limit || !c->up.readable)
 		return 0;
-	n = recv(c->client.fd, c->up.buf + c->up.len, limit - c->up.len, 0);
-	if (n < 0 && errno == EAGAIN)
+	n = recv(c->client.fd, c->up.buf + c->up.len, room, 0);
+	if ((n < 0 && errno == EAGAIN) || (n > 0 && (size_t)n < room && !c->up.rdhup))
 		c->up.readable = false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
