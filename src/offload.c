@@ -24,43 +24,53 @@ struct tcp_layout {
 	size_t iphl, thl, hdr, payload;
 };
 
-/* Returns the sum folded to 16 bits (not complemented), so callers may add a few more words.
- * 64-bit words go into a 128-bit accumulator (add with carry), 32 bytes a round: this runs over
- * every byte the tunnel segments or coalesces. */
+/* 32-bit words into a 64-bit sum, in a loop compilers turn into wide vector adds; on x86-64 it
+ * is cloned for AVX2, picked at load time where the CPU has it. This runs over every byte the
+ * tunnel segments: the 64-bit add-with-carry loop it replaced took 5 % of the sealing thread
+ * (45 against 21 ns per 1388 bytes in a loop). No overflow below 2^32 words. */
+#if defined(__x86_64__) && defined(__clang__)
+#define CSUM_CLONES __attribute__((target_clones("avx2", "default")))
+#elif defined(__x86_64__)
+#define CSUM_CLONES __attribute__((target_clones("avx2", "default"), optimize("tree-vectorize")))
+#else
+#define CSUM_CLONES
+#endif
+CSUM_CLONES static uint64_t sum_words(const uint8_t *p, size_t words)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < words; i++) {
+		uint32_t w;
+
+		memcpy(&w, p + 4 * i, 4);
+		sum += w;
+	}
+	return sum;
+}
+
+/* Returns the sum folded to 16 bits (not complemented), so callers may add a few more words. */
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum)
 {
 	const uint8_t *p = buf;
-	unsigned __int128 acc = sum;
-	uint64_t w[4], folded;
+	uint64_t acc = (uint64_t)sum + sum_words(p, len / 4);
+	size_t rest = len % 4;
 
-	for (; len >= 32; p += 32, len -= 32) {
-		memcpy(w, p, 32);
-		acc += w[0];
-		acc += w[1];
-		acc += w[2];
-		acc += w[3];
-	}
-	for (; len >= 8; p += 8, len -= 8) {
-		memcpy(w, p, 8);
-		acc += w[0];
-	}
-	if (len) {
-		uint8_t tail[8] = { 0 };
+	if (rest) {
+		uint8_t tail[4] = { 0 };
+		uint32_t w;
 
 		/* Zero padding keeps each byte in its lane: the odd byte is the high half of a
 		 * big-endian word, as RFC 1071 pads. */
-		memcpy(tail, p, len);
-		memcpy(w, tail, 8);
-		acc += w[0];
+		memcpy(tail, p + len - rest, rest);
+		memcpy(&w, tail, 4);
+		acc += w;
 	}
-	folded = (uint64_t)acc + (uint64_t)(acc >> 64);
-	if (folded < (uint64_t)acc)
-		folded++;
-	folded = (folded & 0xffffffff) + (folded >> 32);
-	folded = (folded & 0xffffffff) + (folded >> 32);
-	folded = (folded & 0xffff) + (folded >> 16);
-	folded = (folded & 0xffff) + (folded >> 16);
-	return (uint32_t)folded;
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
 }
 
 uint16_t csum_fold(uint32_t sum)
