@@ -408,7 +408,7 @@ int daemon_start(struct daemon *d, const char *path)
 	if (!ret && d->tunnel && tunnel_start_workers(d->tunnel) < 0)
 		log_warn("%s: no crypto workers; the loop thread seals and opens alone", d->name);
 	if (!ret)
-		ret = sdnotify_watchdog_start(&d->sd, d->loop);
+		ret = sdnotify_watchdog_start(&d->sd, d->loop, d->gw_loop);
 	if (!ret)
 		ret = sandbox_install_if_wanted(d->name); /* last: nothing new to set up after it */
 	if (!ret) {

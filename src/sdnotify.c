@@ -72,17 +72,25 @@ int sdnotify_send(const char *state)
 	return ret;
 }
 
+static void nothing(void *arg)
+{
+}
+
 static void tick(struct loop_timer *timer)
 {
 	struct sdnotify *sd = container_of(timer, struct sdnotify, watchdog);
-	int ret = sdnotify_send("WATCHDOG=1");
+	int ret;
+
+	if (sd->also)
+		loop_call(sd->also, nothing, NULL); /* returns once that thread's loop turns */
+	ret = sdnotify_send("WATCHDOG=1");
 
 	if (ret < 0)
 		log_limited(LOG_LEVEL_WARN, "systemd watchdog: cannot notify: %s", strerror(-ret));
 	loop_timer_arm(sd->loop, &sd->watchdog, loop_now() + sd->interval_ns);
 }
 
-int sdnotify_watchdog_start(struct sdnotify *sd, struct loop *loop)
+int sdnotify_watchdog_start(struct sdnotify *sd, struct loop *loop, struct loop *also)
 {
 	int ret;
 
@@ -96,6 +104,7 @@ int sdnotify_watchdog_start(struct sdnotify *sd, struct loop *loop)
 	if (ret < 0)
 		return ret;
 	sd->loop = loop;
+	sd->also = also != loop ? also : NULL;
 	tick(&sd->watchdog);
 	return 0;
 }

@@ -15,6 +15,7 @@
 
 struct sdnotify {
 	struct loop *loop; /* NULL while the watchdog is not running */
+	struct loop *also; /* another thread's loop that must answer too, or NULL */
 	struct loop_timer watchdog;
 	uint64_t interval_ns;
 };
@@ -28,8 +29,10 @@ uint64_t sdnotify_watchdog_period(const char *usec, const char *pid, pid_t self)
 
 /* Sends state ("READY=1", "STOPPING=1", ...): 0 (also without $NOTIFY_SOCKET) or -errno. */
 int sdnotify_send(const char *state);
-/* When systemd asked for a watchdog, sends WATCHDOG=1 now and then every period on loop. */
-int sdnotify_watchdog_start(struct sdnotify *sd, struct loop *loop) WARN_UNUSED;
+/* When systemd asked for a watchdog, sends WATCHDOG=1 now and then every period on loop. With
+ * also (a loop another thread runs, or NULL), each keep-alive first waits for that loop to run
+ * an empty loop_call(): a wedged thread then stops the keep-alives and systemd restarts us. */
+int sdnotify_watchdog_start(struct sdnotify *sd, struct loop *loop, struct loop *also) WARN_UNUSED;
 void sdnotify_watchdog_stop(struct sdnotify *sd);
 
 #endif

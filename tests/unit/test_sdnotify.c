@@ -1,6 +1,8 @@
 /* sd_notify without libsystemd: $NOTIFY_SOCKET parsing, the watchdog period, and datagrams
  * actually arriving at a socket the test binds (abstract and path), watchdog ones included. */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,15 +147,15 @@ static void test_watchdog(void)
 	CHECK(loop_timer_add(&loop, &stopper, stop) == 0);
 
 	unsetenv("WATCHDOG_USEC");
-	CHECK(sdnotify_watchdog_start(&sd, &loop) == 0);
+	CHECK(sdnotify_watchdog_start(&sd, &loop, NULL) == 0);
 	CHECK(sd.loop == NULL); /* no watchdog asked for: no timer */
 	setenv("WATCHDOG_USEC", "40000", 1);
 	setenv("WATCHDOG_PID", "1", 1); /* someone else's */
-	CHECK(sdnotify_watchdog_start(&sd, &loop) == 0);
+	CHECK(sdnotify_watchdog_start(&sd, &loop, NULL) == 0);
 	CHECK(sd.loop == NULL);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	setenv("WATCHDOG_PID", pid, 1);
-	CHECK(sdnotify_watchdog_start(&sd, &loop) == 0);
+	CHECK(sdnotify_watchdog_start(&sd, &loop, NULL) == 0);
 	CHECK(sd.loop == &loop && sd.interval_ns == 20 * NSEC_PER_MSEC);
 
 	loop_timer_arm(&loop, &stopper, loop_now() + 110 * NSEC_PER_MSEC);
@@ -175,11 +177,92 @@ static void test_watchdog(void)
 	unsetenv("NOTIFY_SOCKET");
 }
 
+/* The gateway's loop wedged in a callback: no keep-alive goes out until it turns again. */
+static sem_t wedge, wedged;
+static int wedge_fd, while_wedged;
+
+static void stuck(struct loop_timer *t)
+{
+	sem_post(&wedged);
+	sem_wait(&wedge);
+}
+
+static void *run_other(void *arg)
+{
+	loop_run(arg);
+	return NULL;
+}
+
+static void *unwedge_later(void *arg)
+{
+	usleep(100000);
+	while_wedged = count_watchdogs(wedge_fd);
+	sem_post(&wedge);
+	return NULL;
+}
+
+static void test_watchdog_waits_for_other_loop(void)
+{
+	struct sdnotify sd = {0};
+	struct loop loop, other;
+	struct loop_timer hang;
+	char name[64], pid[16];
+	pthread_t th, un;
+	int before, after;
+
+	snprintf(name, sizeof(name), "@porthole-test-watchdog2-%d", (int)getpid());
+	wedge_fd = fake_systemd(name);
+	CHECK(wedge_fd >= 0);
+	CHECK(loop_init(&loop) == 0 && loop_init(&other) == 0);
+	sem_init(&wedge, 0, 0);
+	sem_init(&wedged, 0, 0);
+	stop_loop = &loop;
+	CHECK(loop_timer_add(&loop, &stopper, stop) == 0);
+	CHECK(loop_timer_add(&other, &hang, stuck) == 0);
+	CHECK(pthread_create(&th, NULL, run_other, &other) == 0);
+	setenv("WATCHDOG_USEC", "40000", 1);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("WATCHDOG_PID", pid, 1);
+	usleep(20000); /* the other thread inside loop_run(), so calls go to it */
+	CHECK(sdnotify_watchdog_start(&sd, &loop, &other) == 0);
+	loop_timer_arm(&loop, &stopper, loop_now() + 70 * NSEC_PER_MSEC);
+	CHECK(loop_run(&loop) == 0);
+	before = count_watchdogs(wedge_fd);
+
+	/* Wedged, the other loop holds the main one's next tick in loop_call() for 100 ms. */
+	loop_timer_arm(&other, &hang, loop_now());
+	loop_wake(&other);
+	sem_wait(&wedged);
+	CHECK(pthread_create(&un, NULL, unwedge_later, NULL) == 0);
+	loop_timer_arm(&loop, &stopper, loop_now() + 40 * NSEC_PER_MSEC);
+	CHECK(loop_run(&loop) == 0);
+	pthread_join(un, NULL);
+	after = count_watchdogs(wedge_fd);
+	fprintf(stderr, "  keep-alives: %d before, %d while wedged, %d after\n", before,
+		while_wedged, after);
+	CHECK(before >= 2);
+	CHECK(while_wedged == 0);
+	CHECK(after >= 1);
+
+	sdnotify_watchdog_stop(&sd);
+	loop_stop(&other);
+	pthread_join(th, NULL);
+	loop_timer_remove(&loop, &stopper);
+	loop_timer_remove(&other, &hang);
+	loop_free(&loop);
+	loop_free(&other);
+	close(wedge_fd);
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	unsetenv("NOTIFY_SOCKET");
+}
+
 int main(void)
 {
 	RUN(test_address);
 	RUN(test_watchdog_period);
 	RUN(test_send);
 	RUN(test_watchdog);
+	RUN(test_watchdog_waits_for_other_loop);
 	return check_done("sdnotify");
 }
