@@ -337,8 +337,15 @@ void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 
 	if (len)
 		update(ctx, dst, src, len);
-	if (!EVP_CipherFinal_ex(ctx, dst + len, &got) ||
-	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN, dst + len))
+	/* The tag as a parameter, not through EVP_CIPHER_CTX_ctrl(), which builds the same
+	 * request with more string lookups per packet. */
+	OSSL_PARAM tag[2] = {
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, dst + len,
+						  CRYPTO_TAG_LEN),
+		OSSL_PARAM_construct_end(),
+	};
+
+	if (!EVP_CipherFinal_ex(ctx, dst + len, &got) || !EVP_CIPHER_CTX_get_params(ctx, tag))
 		die("ChaCha20-Poly1305 seal");
 }
 
@@ -347,6 +354,10 @@ bool chacha20poly1305_open_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 				   const uint8_t key[CRYPTO_KEY_LEN])
 {
 	uint8_t tag[CRYPTO_TAG_LEN];
+	OSSL_PARAM params[2] = {
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, CRYPTO_TAG_LEN),
+		OSSL_PARAM_construct_end(),
+	};
 	EVP_CIPHER_CTX *ctx;
 	int got;
 	bool ok;
@@ -357,7 +368,7 @@ bool chacha20poly1305_open_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 	/* Copied first: in place, the tag sits right after the bytes being overwritten. */
 	memcpy(tag, src + len, CRYPTO_TAG_LEN);
 	ctx = aead_start(key, nonce, 0, ad, adlen);
-	if (!EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN, tag))
+	if (!EVP_CIPHER_CTX_set_params(ctx, params))
 		die("ChaCha20-Poly1305 tag");
 	if (len)
 		update(ctx, dst, src, len);
