@@ -131,7 +131,7 @@ static void collect_gateway(void *arg)
 {
 	struct gateway_snapshot *snap = arg;
 	const struct gateway *gw = snap->d->gw;
-	size_t n = gw ? gateway_forwards(gw) : 0;
+	size_t n = gateway_forwards(gw);
 	struct gateway_stats st;
 
 	snap->s->forwards = calloc(n ? n : 1, sizeof(*snap->s->forwards));
@@ -153,7 +153,8 @@ int status_collect(struct status *s, const struct daemon *d)
 	snprintf(s->name, sizeof(s->name), "%s", d->name);
 	if (d->tunnel)
 		ret = collect_tunnel(s, &d->tunnel->dev);
-	if (!ret && d->gw_loop) {
+	/* d->gw changes only inside a loop_call() this thread waits for: safe to test here. */
+	if (!ret && d->gw) {
 		struct gateway_snapshot snap = { s, d, 0 };
 
 		loop_call(d->gw_loop, collect_gateway, &snap);
