@@ -82,11 +82,21 @@ def fmt(v):
     return str(v)
 
 
-def table(stacks, data):
+def with_cc2(cc2):
+    """ROWS, each TCP figure followed by its twin measured under the second congestion control."""
+    rows = []
+    for metric, label, better in ROWS:
+        rows.append((metric, label, better))
+        if cc2 and (metric.startswith("tcp_") or metric == "cpu_s_per_gb"):
+            rows.append((metric + "_cc2", f"  the same under {cc2}", better))
+    return rows
+
+
+def table(stacks, data, cc2=""):
     ratios = [s for s in RATIO_OF if s in data and BASE in data]
     head = ["figure"] + stacks + [f"{s} / {BASE}" for s in ratios]
     rows = []
-    for metric, label, _ in ROWS:
+    for metric, label, _ in with_cc2(cc2):
         if not any(metric in data[s] for s in stacks):
             continue
         row = [label] + [fmt(data[s].get(metric)) for s in stacks]
@@ -111,6 +121,8 @@ def sh(cmd):
 
 
 def doc(path, tab, meta, notes):
+    cc2 = (f"; each TCP figure is measured once more with every stack restarted under "
+           f"{meta['cc2']} (the row below it)" if meta.get("cc2") else "")
     machine = (f"nproc: {sh('nproc')}\nkernel: {sh('uname -r')}\n" + sh("lscpu | head"))
     text = f"""# Performance
 
@@ -129,7 +141,8 @@ HAProxy 2.6 `mode tcp` (`send-proxy-v2` on the web listener) on the vps, with wi
 `porthole` = `porthole up` at both ends, the vps file's `[Forward]`s as the gateway
 ({meta.get('porthole') or 'porthole'}). Ratios are porthole over `{BASE}`. Tunnel MTU: wireguard-go
 1420 (its default), porthole {meta.get('porthole_mtu', '1408 (its default)')}: full packets of 22 ChaCha20 blocks,
-which libcrypto seals and opens without a partial block (docs/design.md).
+which libcrypto seals and opens without a partial block (docs/design.md). TCP congestion
+control in every namespace: {meta.get('cc', 'the machine default')}{cc2}.
 
 TCP figures go through a TCP listener of the gateway without a PROXY header (iperf3 does not speak
 it), the same for every stack; requests/s and latency go through the `SendProxy = v2` /
@@ -163,7 +176,7 @@ def main():
     if a.notes:
         with open(a.notes) as f:
             notes = [l.strip() for l in f if l.strip()]
-    tab = table(stacks, data)
+    tab = table(stacks, data, meta.get("cc2", ""))
     ratios = {s: {m: (data[s][m] / data[BASE][m]) for m in data[s]
                   if isinstance(data[s][m], (int, float)) and
                   isinstance(data[BASE].get(m), (int, float)) and data[BASE][m]}

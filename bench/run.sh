@@ -19,6 +19,9 @@ LAT_RATE=${BENCH_LAT_RATE:-1000} # requests/s of the fixed-rate latency run
 LAT_CONNS=${BENCH_LAT_CONNS:-10}
 ECHO_MB=${BENCH_ECHO_MB:-64}
 MEASURE=${BENCH_MEASURE:-echo tcp udp http} # a subset when iterating on one figure
+# The TCP figures once more under a second congestion control, each stack restarted in it (a
+# socket keeps the one it was created with): cubic, Debian's default, unless the first is cubic.
+CC2=${BENCH_CC2-cubic}
 RESULTS_DIR=${BENCH_RESULTS:-$HERE/results}
 TAG=pb$$
 TMP=$(mktemp -d /tmp/porthole-bench.XXXXXX)
@@ -89,6 +92,12 @@ veth() { # veth A B ADDR_A ADDR_B
 	ip -n "$TAG-$1" link set "to-$2" up
 	ip -n "$TAG-$2" link set "to-$1" up
 }
+set_cc() { # set_cc NAME: the TCP congestion control of new sockets in all three namespaces
+	local n
+	for n in c v h; do
+		ns $n sysctl -qw net.ipv4.tcp_congestion_control="$1" 2>/dev/null || return 1
+	done
+}
 topology() {
 	local n
 	for n in c v h; do
@@ -97,10 +106,25 @@ topology() {
 		# Many short connections: room for them, and reuse of TIME_WAIT ports.
 		ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1 \
 			net.core.somaxconn=4096
+		# BENCH_CC: one congestion control in every namespace, for every stack.
+		if [ -n "${BENCH_CC:-}" ]; then
+			ns $n sysctl -qw net.ipv4.tcp_congestion_control="$BENCH_CC" 2>/dev/null || {
+				echo "bench: BENCH_CC=$BENCH_CC: not in net.ipv4.tcp_allowed_congestion_control" >&2
+				return 1
+			}
+		fi
 	done
 	veth c v 198.51.100.2/24 198.51.100.1/24
 	veth v h 192.0.2.1/24 192.0.2.2/24
 	ns v sysctl -qw net.ipv4.ip_forward=1
+	CC1=$(ns v sysctl -n net.ipv4.tcp_congestion_control)
+	if [ "$CC2" = "$CC1" ]; then
+		CC2=""
+	elif [ -n "$CC2" ] && ! set_cc "$CC2"; then
+		note "BENCH_CC2=$CC2 is not in net.ipv4.tcp_allowed_congestion_control: no second TCP pass"
+		CC2=""
+	fi
+	[ -z "$CC2" ] || set_cc "$CC1"
 	ip -n "$TAG-c" route add default via 198.51.100.1
 	ip -n "$TAG-h" route add default via 192.0.2.1
 }
@@ -298,8 +322,8 @@ median() { # median VALUE...: of the numeric ones; empty when there are none
 	printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
 		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
-measure_tcp() {
-	local s=$1 dir p args t0 t1 bytes=0 b out r rates retrans
+measure_tcp() { # measure_tcp STACK [SUFFIX]: SUFFIX ends each figure's name
+	local s=$1 x=${2:-} dir p args t0 t1 bytes=0 b out r rates retrans
 	t0=$(cpu_ticks)
 	for dir in up down; do
 		for p in 1 4; do
@@ -307,7 +331,7 @@ measure_tcp() {
 			[ $dir = down ] && args+=(-R)
 			rates=() retrans=()
 			for ((r = 1; r <= REPEAT; r++)); do
-				out=$TMP/$s-tcp-$dir-$p-$r.json
+				out=$TMP/$s-tcp$x-$dir-$p-$r.json
 				iperf_run c "$IPERF" "$out" "${args[@]}"
 				if ! b=$(jq -e '.end.sum_received.bytes' "$out" 2>/dev/null); then
 					note "$s: iperf3 TCP $dir -P $p failed: $(jq -r '.error // empty' "$out" 2>/dev/null)"
@@ -318,13 +342,13 @@ measure_tcp() {
 				retrans+=("$(jq '.end.sum_sent.retransmits // 0' "$out")")
 			done
 			[ ${#rates[@]} -gt 0 ] || continue
-			put "$s" "tcp_${dir}_p$p" "$(median "${rates[@]}")"
-			put "$s" "tcp_${dir}_p${p}_retrans" "$(median "${retrans[@]}")"
+			put "$s" "tcp_${dir}_p$p$x" "$(median "${rates[@]}")"
+			put "$s" "tcp_${dir}_p${p}_retrans$x" "$(median "${retrans[@]}")"
 		done
 	done
 	t1=$(cpu_ticks)
 	[ ${#DAEMON[@]} -gt 0 ] && [ "$bytes" -gt 0 ] &&
-		put "$s" cpu_s_per_gb "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+		put "$s" "cpu_s_per_gb$x" "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
 			-v b="$bytes" 'BEGIN { printf "%.3f", t / hz / (b / 1e9) }')"
 }
 measure_udp() { # UDP_TUN: from the vps inside the tunnel; UDP_FWD: from the client, forwarded
@@ -413,10 +437,25 @@ run_stack() {
 		for m in $MEASURE; do "measure_$m" "$s"; done
 		measure_rss "$s"
 	fi
+	stack_down
+	if [ -n "$CC2" ] && [[ " $MEASURE " == *" tcp "* ]]; then
+		set_cc "$CC2"
+		DAEMON=()
+		if "stack_$s" >>"$TMP/$s.log" 2>&1; then
+			measure_tcp "$s" "_cc2"
+		else
+			note "$s: did not come up under $CC2"
+		fi
+		stack_down
+		set_cc "$CC1"
+	fi
+	say "stack $s: $((SECONDS - t0)) s"
+}
+stack_down() {
+	local p
 	for p in "${DAEMON[@]}"; do stop "$p"; done
 	# The next stack reuses the ports and addresses.
 	wait_for 5 bash -c "! ip netns exec $TAG-v ss -Hltn | grep -q ':800[0-2] '"
-	say "stack $s: $((SECONDS - t0)) s"
 }
 
 # --- main -----------------------------------------------------------------------------------
@@ -458,4 +497,5 @@ python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR
 	echo_mb="$ECHO_MB" stacks="$STACKS" wg12="$WG12_VERSION" wg13="$WG13_VERSION" \
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
 	porthole_mtu="${BENCH_PORTHOLE_MTU:-1408 (its default)}" \
+	cc="$CC1$([ -n "${BENCH_CC:-}" ] || echo " (the machine default)")" cc2="$CC2" \
 	command="${BENCH_COMMAND:-bench/run.sh}"
