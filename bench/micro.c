@@ -500,7 +500,7 @@ static NOINLINE int micro_case_split(struct offload_bufs *o)
 
 static NOINLINE unsigned int micro_case_coalesce(struct offload_bufs *o, unsigned int n)
 {
-	return offload_coalesce(o->pkts, n, NULL, 0);
+	return offload_coalesce(o->pkts, n);
 }
 
 /* Segment i: a full MSS of the stream at its place, its own IP ID, PSH only on the last, and
@@ -540,7 +540,6 @@ static void coalesce_load(struct offload_bufs *o)
 		o->pkts[i] = (struct offload_pkt){
 		    .data = o->segs[i],
 		    .len = o->seg_lens[i],
-		    .cap = i ? SEG_CAP : OFFLOAD_MAX_PACKET,
 		};
 }
 
@@ -550,7 +549,17 @@ static bool coalesced_ok(const struct offload_bufs *o, unsigned int left, unsign
 {
 	const struct offload_pkt *h = &o->pkts[0];
 	const struct virtio_net_hdr *v = &h->hdr;
-	bool ok = left == 1 && h->len == SUPER_LEN && !memcmp(h->data, o->super, SUPER_LEN) &&
+	static uint8_t whole[OFFLOAD_MAX_PACKET];
+	struct iovec iov[OFFLOAD_MAX_PIECES];
+	unsigned int m = offload_pieces(o->pkts, 0, iov);
+	size_t len = 0;
+
+	for (unsigned int k = 0; k < m && len + iov[k].iov_len <= sizeof(whole); k++) {
+		memcpy(whole + len, iov[k].iov_base, iov[k].iov_len);
+		len += iov[k].iov_len;
+	}
+	bool ok = left == 1 && h->total == SUPER_LEN && len == SUPER_LEN &&
+		  !memcmp(whole, o->super, SUPER_LEN) &&
 		  v->flags == super_hdr.flags && v->gso_type == super_hdr.gso_type &&
 		  v->gso_size == super_hdr.gso_size && v->hdr_len == super_hdr.hdr_len &&
 		  v->csum_start == super_hdr.csum_start && v->csum_offset == super_hdr.csum_offset;

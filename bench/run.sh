@@ -73,6 +73,7 @@ cleanup() {
 		ip netns del "$TAG-$n" 2>/dev/null
 	done
 	rm -f /var/run/wireguard/"$TAG"*.sock
+	[ -z "${ALLOWED_CC:-}" ] || sysctl -qw net.ipv4.tcp_allowed_congestion_control="$ALLOWED_CC"
 	if [ "${KEEP_LOGS:-0}" = 1 ]; then
 		echo "bench: logs kept in $TMP" >&2
 	else
@@ -92,6 +93,15 @@ veth() { # veth A B ADDR_A ADDR_B
 	ip -n "$TAG-$1" link set "to-$2" up
 	ip -n "$TAG-$2" link set "to-$1" up
 }
+allow_cc() { # allow_cc NAME: lets the namespaces choose NAME if the kernel has it; undone at exit
+	local allowed
+	allowed=$(sysctl -n net.ipv4.tcp_allowed_congestion_control)
+	[[ " $allowed " == *" $1 "* ]] && return 0
+	[[ " $(sysctl -n net.ipv4.tcp_available_congestion_control) " == *" $1 "* ]] ||
+		modprobe "tcp_$1" 2>/dev/null || true
+	ALLOWED_CC=${ALLOWED_CC:-$allowed}
+	sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed $1" 2>/dev/null
+}
 set_cc() { # set_cc NAME: the TCP congestion control of new sockets in all three namespaces
 	local n
 	for n in c v h; do
@@ -106,22 +116,20 @@ topology() {
 		# Many short connections: room for them, and reuse of TIME_WAIT ports.
 		ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1 \
 			net.core.somaxconn=4096
-		# BENCH_CC: one congestion control in every namespace, for every stack.
-		if [ -n "${BENCH_CC:-}" ]; then
-			ns $n sysctl -qw net.ipv4.tcp_congestion_control="$BENCH_CC" 2>/dev/null || {
-				echo "bench: BENCH_CC=$BENCH_CC: not in net.ipv4.tcp_allowed_congestion_control" >&2
-				return 1
-			}
-		fi
 	done
+	# BENCH_CC: one congestion control in every namespace, for every stack.
+	if [ -n "${BENCH_CC:-}" ] && ! { allow_cc "$BENCH_CC" && set_cc "$BENCH_CC"; }; then
+		echo "bench: BENCH_CC=$BENCH_CC: this kernel does not offer it" >&2
+		return 1
+	fi
 	veth c v 198.51.100.2/24 198.51.100.1/24
 	veth v h 192.0.2.1/24 192.0.2.2/24
 	ns v sysctl -qw net.ipv4.ip_forward=1
 	CC1=$(ns v sysctl -n net.ipv4.tcp_congestion_control)
 	if [ "$CC2" = "$CC1" ]; then
 		CC2=""
-	elif [ -n "$CC2" ] && ! set_cc "$CC2"; then
-		note "BENCH_CC2=$CC2 is not in net.ipv4.tcp_allowed_congestion_control: no second TCP pass"
+	elif [ -n "$CC2" ] && ! { allow_cc "$CC2" && set_cc "$CC2"; }; then
+		note "BENCH_CC2=$CC2: this kernel does not offer it: no second TCP pass"
 		CC2=""
 	fi
 	[ -z "$CC2" ] || set_cc "$CC1"

@@ -204,7 +204,8 @@ int offload_split(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t l
 /* Coalescing. */
 
 struct flow {
-	struct offload_pkt *head;
+	struct offload_pkt *head, *tail; /* tail: the last piece, whose next the following takes */
+	size_t total;                    /* the head's length with every piece */
 	struct tcp_layout l;
 	uint32_t next_seq;
 	uint16_t next_id;
@@ -245,59 +246,43 @@ static bool same_flow(const struct flow *f, const struct offload_pkt *p, const s
 	       !memcmp(ta + 14, tb + 14, 2) && !memcmp(ta + 20, tb + 20, l->thl - 20);
 }
 
-struct spares {
-	uint8_t *const *bufs;
-	unsigned int n, used;
-};
-
-static size_t room(const struct offload_pkt *head, const struct spares *sp)
-{
-	if (!head->shared)
-		return MIN(head->cap, (size_t)OFFLOAD_MAX_PACKET);
-	return sp->used < sp->n ? OFFLOAD_MAX_PACKET : 0;
-}
-
-static bool can_append(const struct flow *f, const struct offload_pkt *p, const struct tcp_layout *l,
-		       const struct spares *sp)
+static bool can_append(const struct flow *f, const struct offload_pkt *p, const struct tcp_layout *l)
 {
 	const uint8_t *b = p->data;
 	bool df = !l->v6 && (b[6] & 0x40);
 
-	if (f->closed || l->payload > f->gso_size ||
-	    get_be32(b + l->iphl + 4) != f->next_seq || f->head->len + l->payload > room(f->head, sp))
+	if (f->closed || l->payload > f->gso_size || f->segs >= OFFLOAD_MAX_PIECES ||
+	    get_be32(b + l->iphl + 4) != f->next_seq || f->total + l->payload > OFFLOAD_MAX_PACKET)
 		return false;
 	/* Without DF the IPv4 IDs must run on, as the kernel would have numbered them. */
 	return l->v6 || df || get_be16(b + 4) == f->next_id;
 }
 
-static void append(struct flow *f, struct offload_pkt *p, const struct tcp_layout *l,
-		   struct spares *sp)
+/* pkts[i] becomes the flow's next piece: its payload, where it lies, chained from the last. */
+static void append(struct flow *f, struct offload_pkt *pkts, unsigned int i,
+		   const struct tcp_layout *l)
 {
-	struct offload_pkt *h = f->head;
+	struct offload_pkt *p = &pkts[i];
 
-	if (h->shared) {
-		uint8_t *spare = sp->bufs[sp->used++];
-
-		memcpy(spare, h->data, h->len);
-		h->data = spare;
-		h->cap = OFFLOAD_MAX_PACKET;
-		h->shared = false;
-	}
-	memcpy(f->head->data + f->head->len, p->data + l->hdr, l->payload);
-	f->head->len += l->payload;
+	if (p->data[l->iphl + 13] & TCP_PSH)
+		f->psh = true;
+	p->data += l->hdr;
+	p->len = l->payload;
+	p->merged = true;
+	f->tail->next = i;
+	f->tail = p;
+	f->total += l->payload;
 	f->next_seq += (uint32_t)l->payload;
 	f->next_id++;
 	f->segs++;
-	p->merged = true;
-	if (p->data[l->iphl + 13] & TCP_PSH)
-		f->psh = true;
 	if (f->psh || l->payload < f->gso_size)
 		f->closed = true;
 }
 
 static void start_flow(struct flow *f, struct offload_pkt *p, const struct tcp_layout *l)
 {
-	f->head = p;
+	f->head = f->tail = p;
+	f->total = p->len;
 	f->l = *l;
 	f->next_seq = get_be32(p->data + l->iphl + 4) + (uint32_t)l->payload;
 	f->next_id = (uint16_t)(get_be16(p->data + 4) + 1);
@@ -314,14 +299,15 @@ static void finish_flow(struct flow *f)
 	struct offload_pkt *h = f->head;
 	const struct tcp_layout *l = &f->l;
 	uint8_t *th = h->data + l->iphl;
-	size_t l4 = h->len - l->iphl;
+	size_t l4 = f->total - l->iphl;
 
 	if (f->segs < 2)
 		return;
+	h->total = f->total;
 	if (l->v6) {
-		put_be16(h->data + 4, (uint16_t)(h->len - 40));
+		put_be16(h->data + 4, (uint16_t)(f->total - 40));
 	} else {
-		put_be16(h->data + 2, (uint16_t)h->len);
+		put_be16(h->data + 2, (uint16_t)f->total);
 		ip4_checksum(h->data, l->iphl);
 	}
 	if (f->psh)
@@ -345,10 +331,8 @@ static struct flow *find_flow(struct flow *flows, unsigned int n, const struct o
 	return NULL;
 }
 
-unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n, uint8_t *const *spares,
-			      unsigned int nspares)
+unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n)
 {
-	struct spares sp = { spares, nspares, 0 };
 	struct flow flows[OFFLOAD_MAX_FLOWS];
 	unsigned int nflows = 0, left = n, oldest = 0;
 
@@ -360,11 +344,13 @@ unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n, uint8_t 
 		memset(&p->hdr, 0, sizeof(p->hdr));
 		p->hdr.flags = VIRTIO_NET_HDR_F_DATA_VALID;
 		p->merged = false;
+		p->next = 0;
+		p->total = p->len;
 		if (!eligible(p, &l))
 			continue;
 		f = find_flow(flows, nflows, p, &l);
-		if (f && can_append(f, p, &l, &sp)) {
-			append(f, p, &l, &sp);
+		if (f && can_append(f, p, &l)) {
+			append(f, pkts, i, &l);
 			left--;
 			continue;
 		}
@@ -382,4 +368,15 @@ unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n, uint8_t 
 	for (unsigned int i = 0; i < nflows; i++)
 		finish_flow(&flows[i]);
 	return left;
+}
+
+unsigned int offload_pieces(const struct offload_pkt *pkts, unsigned int i, struct iovec *iov)
+{
+	unsigned int k = 0;
+
+	do {
+		iov[k++] = (struct iovec){ pkts[i].data, pkts[i].len };
+		i = pkts[i].next;
+	} while (i && k < OFFLOAD_MAX_PIECES);
+	return k;
 }

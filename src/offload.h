@@ -15,12 +15,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include "compat.h"
 
 enum offload_limits {
 	OFFLOAD_HDR_LEN = sizeof(struct virtio_net_hdr), /* 10 */
 	OFFLOAD_MAX_PACKET = 65535,
 	OFFLOAD_MAX_FLOWS = 8, /* flows tracked at once while coalescing one batch */
+	OFFLOAD_MAX_PIECES = 64, /* packets merged into one: the iovecs of its TUN write */
 };
 
 /* Splits pkt (len bytes, as read after hdr) into segments of at most mss payload bytes each,
@@ -35,24 +37,26 @@ int offload_split(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t l
  * 0, or -EPROTO when the checksum position lies outside the packet. */
 int offload_finish_csum(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t len) WARN_UNUSED;
 
-/* One decrypted packet of a batch bound for the TUN. Coalescing appends the payload of later
- * segments to an earlier packet's buffer (cap bytes at data), marks the later ones merged, and
- * fills hdr for every packet that remains. */
+/* One decrypted packet of a batch bound for the TUN. Coalescing copies nothing: it chains the
+ * later segments of a flow to an earlier packet through next, leaves each where it lies with
+ * data and len narrowed to its payload, marks them merged, rewrites the head's headers for the
+ * whole (total bytes) and fills hdr for every packet that remains. The TUN then takes each
+ * remaining packet in one vectored write of its pieces. */
 struct offload_pkt {
 	uint8_t *data;
 	size_t len;
-	size_t cap;
-	/* The buffer holds other packets of the batch after this one (a UDP GRO datagram): it
-	 * cannot grow in place, so a head that takes appends first moves to a spare buffer. */
-	bool shared;
 	struct virtio_net_hdr hdr;
 	bool merged;
+	unsigned int next;	/* index in the batch of the next piece; 0: none */
+	size_t total;		/* a head: its length with every piece */
 };
 
-/* Returns the number of packets left to write (those not merged). spares are nspares buffers
- * of OFFLOAD_MAX_PACKET bytes for shared heads; data may then point into one of them. */
-unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n, uint8_t *const *spares,
-			      unsigned int nspares);
+/* Returns the number of packets left to write (those not merged). */
+unsigned int offload_coalesce(struct offload_pkt *pkts, unsigned int n);
+
+/* The pieces of remaining packet pkts[i], in order, into iov (OFFLOAD_MAX_PIECES at most):
+ * returns how many. */
+unsigned int offload_pieces(const struct offload_pkt *pkts, unsigned int i, struct iovec *iov);
 
 /* Internet checksum helpers (RFC 1071), exposed for tests. */
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);

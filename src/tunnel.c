@@ -194,35 +194,38 @@ static void tun_readable(struct loop_fd *lfd, uint32_t events)
 }
 
 /* Decrypted packets go to the TUN; with virtio headers, consecutive TCP segments of a flow are
- * merged first so that one write carries up to 64 KiB. The virtio header goes into the room the
- * WireGuard data header used. */
+ * merged first so that one write carries up to 64 KiB, gathered from where each segment was
+ * decrypted. The virtio header goes into the room the WireGuard data header used. */
 static void write_tun(struct tunnel *t, unsigned int n)
 {
+	struct iovec iov[OFFLOAD_MAX_PIECES];
 	unsigned int k = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
-		if (!t->rx[i].out_len)
-			continue;
-		t->out[k++] = (struct offload_pkt){
-			.data = t->rx[i].out,
-			.len = t->rx[i].out_len,
-			.cap = TUNNEL_PKT_MAX - (size_t)(t->rx[i].out - t->rx[i].data),
-			.shared = t->rx_shared[i],
-		};
+		if (t->rx[i].out_len)
+			t->out[k++] = (struct offload_pkt){ .data = t->rx[i].out, .len = t->rx[i].out_len };
 	}
-	if (t->vnet)
-		offload_coalesce(t->out, k, t->spares, OFFLOAD_MAX_FLOWS);
+	if (!t->vnet) {
+		for (unsigned int i = 0; i < k; i++) {
+			if (write(t->tun.fd, t->out[i].data, t->out[i].len) < 0)
+				t->tun_write_errors++;
+		}
+		return;
+	}
+	offload_coalesce(t->out, k);
 	for (unsigned int i = 0; i < k; i++) {
 		struct offload_pkt *p = &t->out[i];
-		uint8_t *start = p->data;
+		unsigned int m;
 
 		if (p->merged)
 			continue;
-		if (t->vnet) {
-			start -= OFFLOAD_HDR_LEN;
-			memcpy(start, &p->hdr, OFFLOAD_HDR_LEN);
-		}
-		if (write(t->tun.fd, start, p->len + (size_t)(p->data - start)) < 0)
+		m = offload_pieces(t->out, i, iov);
+		p->data -= OFFLOAD_HDR_LEN;
+		memcpy(p->data, &p->hdr, OFFLOAD_HDR_LEN);
+		iov[0].iov_base = p->data;
+		iov[0].iov_len += OFFLOAD_HDR_LEN;
+		if ((m == 1 ? write(t->tun.fd, iov[0].iov_base, iov[0].iov_len)
+			    : writev(t->tun.fd, iov, (int)m)) < 0)
 			t->tun_write_errors++;
 	}
 }
@@ -254,10 +257,9 @@ static unsigned int take_datagram(struct tunnel *t, const struct udp_pkt *p, uns
 			process_rx(t, n);
 			n = 0;
 		}
-		t->rx[n] = (struct wg_rx){
+		t->rx[n++] = (struct wg_rx){
 			.data = p->data + off, .len = MIN(seg, p->len - off), .src = p->ep
 		};
-		t->rx_shared[n++] = seg < p->len;
 		off += seg;
 	} while (off < p->len);
 	return n;
@@ -555,13 +557,6 @@ static int alloc_buffers(struct tunnel *t)
 	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX + 1);
 	if (ret < 0)
 		return ret;
-	for (int i = 0; i < OFFLOAD_MAX_FLOWS; i++) {
-		/* Room before each for the virtio header of the TUN write. */
-		t->spares[i] = malloc(WG_HEADROOM + OFFLOAD_MAX_PACKET);
-		if (!t->spares[i])
-			return -ENOMEM;
-		t->spares[i] += WG_HEADROOM;
-	}
 	/* Outgoing datagrams point into the slots; the batch's own buffers stay unused. */
 	return udp_batch_init(&t->udp_out, TUNNEL_BATCH, 1);
 }
@@ -655,7 +650,5 @@ void tunnel_close(struct tunnel *t)
 	udp_batch_free(&t->udp_in);
 	udp_batch_free(&t->udp_out);
 	free(t->slots);
-	for (int i = 0; i < OFFLOAD_MAX_FLOWS; i++)
-		free(t->spares[i] ? t->spares[i] - WG_HEADROOM : NULL);
 	loop_free(&t->loop);
 }

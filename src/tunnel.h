@@ -44,9 +44,7 @@ struct tunnel {
 	uint8_t *slots; /* TUNNEL_SLOTS buffers with room to seal in place */
 	struct wg_tx tx[TUNNEL_SLOTS];
 	struct wg_rx rx[TUNNEL_RX];
-	bool rx_shared[TUNNEL_RX]; /* a segment of a UDP GRO datagram */
 	struct offload_pkt out[TUNNEL_RX];
-	uint8_t *spares[OFFLOAD_MAX_FLOWS]; /* where coalesced GRO segments grow */
 	struct udp_batch udp_in, udp_out;
 
 	/* Peers to send an initiation once the interface is up (tunnel_greet()). */
