@@ -429,7 +429,7 @@ measure_rss() {
 	[ ${#DAEMON[@]} -gt 0 ] && put "$s" rss_total_mb "$(mb "$total")"
 }
 run_stack() {
-	local s=$1 p t0=$SECONDS
+	local s=$1 t0=$SECONDS
 	DAEMON=()
 	say "stack $s"
 	if ! "stack_$s" >>"$TMP/$s.log" 2>&1; then

@@ -205,14 +205,8 @@ static void write_tun(struct tunnel *t, unsigned int n)
 		if (t->rx[i].out_len)
 			t->out[k++] = (struct offload_pkt){ .data = t->rx[i].out, .len = t->rx[i].out_len };
 	}
-	if (!t->vnet) {
-		for (unsigned int i = 0; i < k; i++) {
-			if (write(t->tun.fd, t->out[i].data, t->out[i].len) < 0)
-				t->tun_write_errors++;
-		}
-		return;
-	}
-	offload_coalesce(t->out, k);
+	if (t->vnet)
+		offload_coalesce(t->out, k);
 	for (unsigned int i = 0; i < k; i++) {
 		struct offload_pkt *p = &t->out[i];
 		unsigned int m;
@@ -220,12 +214,12 @@ static void write_tun(struct tunnel *t, unsigned int n)
 		if (p->merged)
 			continue;
 		m = offload_pieces(t->out, i, iov);
-		p->data -= OFFLOAD_HDR_LEN;
-		memcpy(p->data, &p->hdr, OFFLOAD_HDR_LEN);
-		iov[0].iov_base = p->data;
-		iov[0].iov_len += OFFLOAD_HDR_LEN;
-		if ((m == 1 ? write(t->tun.fd, iov[0].iov_base, iov[0].iov_len)
-			    : writev(t->tun.fd, iov, (int)m)) < 0)
+		if (t->vnet) {
+			p->data -= OFFLOAD_HDR_LEN;
+			memcpy(p->data, &p->hdr, OFFLOAD_HDR_LEN);
+			iov[0] = (struct iovec){ p->data, iov[0].iov_len + OFFLOAD_HDR_LEN };
+		}
+		if (writev(t->tun.fd, iov, (int)m) < 0)
 			t->tun_write_errors++;
 	}
 }
