@@ -91,11 +91,11 @@ static uint8_t *slot(struct tunnel *t, unsigned int i)
 static void send_sealed(struct tunnel *t, unsigned int n)
 {
 	struct udp_batch *b = &t->udp_out;
-	struct wg_tx *map[UDP_BATCH_MAX];
+	struct wg_tx *map[UDP_SEND_MAX];
 	unsigned int i = 0;
 
 	while (i < n) {
-		for (b->count = 0; i < n && b->count < UDP_BATCH_MAX; i++) {
+		for (b->count = 0; i < n && b->count < UDP_SEND_MAX; i++) {
 			struct udp_pkt *p;
 
 			if (!t->tx[i].out_len)

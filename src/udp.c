@@ -448,7 +448,8 @@ static void fill_msg(struct udp_batch *b, struct run *r, unsigned int m, unsigne
 		mh->msg_control = NULL;
 }
 
-/* Lays out messages for the packets from first that share its family. */
+/* Lays out messages for the packets from first that share its family, as many as one sendmmsg
+ * takes. */
 static void build_run(struct udp_socks *s, struct udp_batch *b, struct run *r, unsigned int first)
 {
 	sa_family_t family = b->pkts[first].ep.addr.sa.sa_family;
@@ -456,7 +457,8 @@ static void build_run(struct udp_socks *s, struct udp_batch *b, struct run *r, u
 
 	r->first = first;
 	r->nmsgs = 0;
-	while (i < b->count && b->pkts[i].ep.addr.sa.sa_family == family) {
+	while (i < b->count && r->nmsgs < UDP_BATCH_MAX &&
+	       b->pkts[i].ep.addr.sa.sa_family == family) {
 		unsigned int n = r->gso ? gso_run(b, i) : 1;
 
 		for (unsigned int k = i; k < i + n; k++)

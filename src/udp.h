@@ -13,7 +13,9 @@
 #include "compat.h"
 
 enum udp_limits {
-	UDP_BATCH_MAX = 64,	/* datagrams per recvmmsg/sendmmsg */
+	UDP_BATCH_MAX = 64,	/* datagrams per recvmmsg, messages per sendmmsg */
+	UDP_SEND_MAX = 256,	/* datagrams per send batch: more than one sendmmsg's messages
+				 * can carry, so that UDP_SEGMENT runs are not cut at 64 */
 	UDP_SOCK_BUF = 4 << 20, /* socket buffer bytes asked for */
 	UDP_BIND_RETRIES = 100, /* port-0 attempts to find a port free in both families */
 	UDP_CMSG_LEN = 64,	/* room for a pktinfo and a UDP_SEGMENT/UDP_GRO value */
@@ -87,9 +89,9 @@ struct udp_pkt {
 struct udp_batch {
 	unsigned int count, cap;
 	uint8_t *buf;
-	struct udp_pkt pkts[UDP_BATCH_MAX];
+	struct udp_pkt pkts[UDP_SEND_MAX]; /* a receive uses the first cap */
 	struct mmsghdr msgs[UDP_BATCH_MAX];
-	struct iovec iovs[UDP_BATCH_MAX];
+	struct iovec iovs[UDP_SEND_MAX];
 	union {
 		struct cmsghdr align;
 		uint8_t buf[UDP_CMSG_LEN];
@@ -105,7 +107,8 @@ void udp_batch_free(struct udp_batch *b);
  * the local address the datagram was sent to. A datagram longer than its buffer arrives with len 0.
  */
 int udp_recv_batch(int fd, struct udp_batch *b) WARN_UNUSED;
-/* Sends b->pkts[0..count), each from its endpoint's source address. A source the kernel refuses
+/* Sends b->pkts[0..count) (count at most UDP_SEND_MAX, in as few sendmmsg calls of at most
+ * UDP_BATCH_MAX messages as the runs allow), each from its endpoint's source address. A source the kernel refuses
  * (address gone: EINVAL/EADDRNOTAVAIL/ENETUNREACH) is cleared in that packet's endpoint, and the
  * packet is sent without it; callers copy the cleared endpoint back to the peer. Returns how many
  * were sent; the rest were dropped (full socket buffer, unreachable, no socket for the family) and

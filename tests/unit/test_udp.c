@@ -393,6 +393,8 @@ static void test_rebind(void)
 
 static const uint32_t *gso_lens;
 static int gso_seen;
+/* A send batch holds more datagrams than its buffers: the rest point here. */
+static uint8_t gso_bufs[UDP_SEND_MAX][2048];
 
 static void expect_gso(const struct udp_pkt *p, int i)
 {
@@ -404,10 +406,12 @@ static void expect_gso(const struct udp_pkt *p, int i)
 static void gso_case(struct udp_socks *a, struct udp_socks *b, const uint32_t *lens, int n)
 {
 	struct endpoint to = ep4("127.0.0.1", b->port), other = ep4("127.0.0.2", b->port);
-	static uint32_t plain[UDP_BATCH_MAX];
+	static uint32_t plain[UDP_SEND_MAX];
 
 	tx.count = (unsigned int)n;
 	for (int i = 0; i < n; i++) {
+		if (i >= UDP_BATCH_MAX)
+			tx.pkts[i].data = gso_bufs[i];
 		plain[i] = lens[i] & 0xffff;
 		tx.pkts[i].ep = lens[i] & 0x10000 ? other : to;
 		tx.pkts[i].len = plain[i];
@@ -444,7 +448,7 @@ static void test_gso(void)
 					 64,
 					 1500,
 					 1500};
-	static uint32_t many[UDP_BATCH_MAX];
+	static uint32_t many[UDP_SEND_MAX];
 	struct udp_socks a, b;
 
 	CHECK(udp_open(&a, 0, 0) == 0 && udp_open(&b, 0, 0) == 0);
@@ -455,9 +459,15 @@ static void test_gso(void)
 	gso_case(&a, &b, tail, ARRAY_SIZE(tail));
 	gso_case(&a, &b, mixed, ARRAY_SIZE(mixed));
 	/* More than fit one super-datagram (64 KiB) must split into several. */
-	for (int i = 0; i < UDP_BATCH_MAX; i++)
+	for (int i = 0; i < UDP_SEND_MAX; i++)
 		many[i] = 1400;
 	gso_case(&a, &b, many, UDP_BATCH_MAX);
+	/* A send batch of more datagrams than one sendmmsg takes messages: runs of 44, and then
+	 * more single datagrams (sizes alternate) than one call carries. */
+	gso_case(&a, &b, many, UDP_SEND_MAX);
+	for (int i = 0; i < UDP_SEND_MAX; i++)
+		many[i] = 100 + (uint32_t)(i % 2);
+	gso_case(&a, &b, many, UDP_SEND_MAX);
 	CHECK(udp_set_gso(&a, false) == 0 && !a.gso);
 out:
 	udp_close(&a);
