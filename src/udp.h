@@ -108,11 +108,11 @@ void udp_batch_free(struct udp_batch *b);
  */
 int udp_recv_batch(int fd, struct udp_batch *b) WARN_UNUSED;
 /* Sends b->pkts[0..count) (count at most UDP_SEND_MAX, in as few sendmmsg calls of at most
- * UDP_BATCH_MAX messages as the runs allow), each from its endpoint's source address. A source the kernel refuses
- * (address gone: EINVAL/EADDRNOTAVAIL/ENETUNREACH) is cleared in that packet's endpoint, and the
- * packet is sent without it; callers copy the cleared endpoint back to the peer. Returns how many
- * were sent; the rest were dropped (full socket buffer, unreachable, no socket for the family) and
- * are the caller's to count. */
+ * UDP_BATCH_MAX messages as the runs allow), each from its endpoint's source address. A source the
+ * kernel refuses (address gone: EINVAL/EADDRNOTAVAIL/ENETUNREACH) is cleared in that packet's
+ * endpoint, and the packet is sent without it; callers copy the cleared endpoint back to the peer.
+ * Returns how many were sent; the rest were dropped (full socket buffer, unreachable, no socket for
+ * the family) and are the caller's to count. */
 int udp_send_batch(struct udp_socks *s, struct udp_batch *b);
 /* One datagram, same source handling; 0 or a negative errno (-EAGAIN when the buffer is full). */
 int udp_send_one(struct udp_socks *s, struct endpoint *ep, const uint8_t *data, uint32_t len);
