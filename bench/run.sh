@@ -17,6 +17,7 @@ ROUNDS=${BENCH_ROUNDS:-3}    # every stack measured once per round, in turn; med
 REPEAT=${BENCH_REPEAT:-1}    # runs per figure within a round (their median)
 LAT_RATE=${BENCH_LAT_RATE:-1000} # requests/s of the fixed-rate latency run
 LAT_CONNS=${BENCH_LAT_CONNS:-10}
+BUSY_POLL=${BENCH_BUSY_POLL:-200} # porthole's BusyPoll (us) for a second latency run; 0: none
 ECHO_MB=${BENCH_ECHO_MB:-64}
 MEASURE=${BENCH_MEASURE:-echo tcp udp http} # a subset when iterating on one figure
 # The TCP figures once more under a second congestion control, each stack restarted in it (a
@@ -388,21 +389,42 @@ wrk_run() { # wrk_run STACK METRIC [wrk args]
 	put "$s" "$m" "$(median "${rps[@]}")"
 	put "$s" "${m}_errors" "$errors"
 }
-measure_http() {
-	local s=$1 out r p50=() p99=() errors=0
-	wrk_run "$s" http_keepalive_rps
-	wrk_run "$s" http_newconn_rps -H "Connection: close"
+lat_run() { # lat_run STACK PREFIX: the fixed-rate latency, as PREFIX_p50_ms and PREFIX_p99_ms
+	local s=$1 m=$2 out r p50=() p99=() errors=0
 	for ((r = 1; r <= REPEAT; r++)); do
-		out=$TMP/$s-lat-$r.json
+		out=$TMP/$s-$m-$r.json
 		ns c timeout $((SECS + 30)) "$TMP/loadgen" "${HTTP%:*}" "${HTTP##*:}" \
 			"$LAT_RATE" "$SECS" "$LAT_CONNS" >"$out" 2>"$out.err"
 		p50+=("$(jq '.p50_ms' "$out" 2>/dev/null)")
 		p99+=("$(jq '.p99_ms' "$out" 2>/dev/null)")
 		errors=$((errors + $(jq '.errors // 1' "$out" 2>/dev/null || echo 1)))
 	done
-	put "$s" lat_p50_ms "$(median "${p50[@]}")"
-	put "$s" lat_p99_ms "$(median "${p99[@]}")"
-	put "$s" lat_errors "$errors"
+	put "$s" "${m}_p50_ms" "$(median "${p50[@]}")"
+	put "$s" "${m}_p99_ms" "$(median "${p99[@]}")"
+	put "$s" "${m}_errors" "$errors"
+}
+busy_poll() { # busy_poll US: porthole's files at both ends with BusyPoll = US, reloaded
+	local side ifn
+	for side in home vps; do
+		ifn=$TAG${side:0:1}p
+		sed -i '/^BusyPoll = /d' "$TMP/$ifn.conf"
+		[ "$1" = 0 ] || sed -i "/^\[Interface\]/a BusyPoll = $1" "$TMP/$ifn.conf"
+		kill -HUP "${DAEMON[porthole-$side]}"
+	done
+	sleep 1
+}
+measure_http() {
+	local s=$1
+	wrk_run "$s" http_keepalive_rps
+	wrk_run "$s" http_newconn_rps -H "Connection: close"
+	lat_run "$s" lat
+	# porthole's BusyPoll is off by default; its latency with it on, for the stacks that run
+	# porthole. HAProxy's own busy-polling is left off: on these 2 CPUs it never yields and
+	# makes the hand-made stack's p99 ten times worse (docs/design.md).
+	[ -n "${DAEMON[porthole-vps]:-}" ] && [ "$BUSY_POLL" != 0 ] || return 0
+	busy_poll "$BUSY_POLL"
+	lat_run "$s" lat_busy
+	busy_poll 0
 }
 measure_echo() { # ECHO_MB of random bytes there and back through the stack, compared
 	local s=$1 a b
@@ -501,7 +523,7 @@ done
 mkdir -p "$RESULTS_DIR"
 python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR/latest.json" \
 	--doc "$([ "${BENCH_DOC:-1}" = 1 ] && echo "$ROOT/docs/performance.md")" \
-	--meta started="$started" seconds="$SECS" rounds="$ROUNDS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" \
+	--meta started="$started" seconds="$SECS" rounds="$ROUNDS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" busy_poll="$BUSY_POLL" \
 	echo_mb="$ECHO_MB" stacks="$STACKS" wg12="$WG12_VERSION" wg13="$WG13_VERSION" \
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
 	porthole_mtu="${BENCH_PORTHOLE_MTU:-1408 (its default)}" \

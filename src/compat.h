@@ -20,6 +20,7 @@
 
 /* Time inside porthole is a uint64_t count of nanoseconds of CLOCK_MONOTONIC, passed in by the
  * caller so that protocol code never reads a clock itself. */
+#define NSEC_PER_USEC 1000ULL
 #define NSEC_PER_MSEC 1000000ULL
 #define NSEC_PER_SEC  1000000000ULL
 

@@ -516,6 +516,16 @@ static int set_metrics_listen(struct config_ctx *ctx, const char *key, char *val
 	return 0;
 }
 
+static int set_busy_poll(struct config_ctx *ctx, const char *key, char *value)
+{
+	uint64_t v;
+	int ret = parse_number(ctx, key, value, &v, 0, CONFIG_MAX_BUSY_POLL_US);
+
+	if (!ret)
+		ctx->cfg->iface.busy_poll_us = (uint32_t)v;
+	return ret;
+}
+
 /* [Peer] */
 
 static int set_public_key(struct config_ctx *ctx, const char *key, char *value)
@@ -759,6 +769,7 @@ static const struct {
     {"Address", SECTION_INTERFACE, set_address},
     {"MTU", SECTION_INTERFACE, set_mtu},
     {"MetricsListen", SECTION_INTERFACE, set_metrics_listen},
+    {"BusyPoll", SECTION_INTERFACE, set_busy_poll},
     {"PublicKey", SECTION_PEER, set_public_key},
     {"PresharedKey", SECTION_PEER, set_preshared_key},
     {"Endpoint", SECTION_PEER, set_endpoint},

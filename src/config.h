@@ -32,6 +32,7 @@ enum config_limits {
 	CONFIG_MIN_MTU = 576,
 	CONFIG_MAX_MTU = 65535,
 	CONFIG_DEFAULT_MAX_CONNECTIONS = 1024,
+	CONFIG_MAX_BUSY_POLL_US = 1000,
 };
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT	(5 * NSEC_PER_SEC)
 #define CONFIG_DEFAULT_TCP_IDLE_TIMEOUT (3600 * NSEC_PER_SEC)
@@ -90,6 +91,7 @@ struct interface_config {
 	uint32_t mtu; /* CONFIG_DEFAULT_MTU unless has_mtu */
 	bool has_mtu;
 	char metrics_listen[CONFIG_HOST_MAX];
+	uint32_t busy_poll_us; /* 0: the loops block as soon as they are idle */
 	unsigned int line;
 };
 

@@ -328,6 +328,16 @@ static int start_gateway(struct daemon *d)
 	return 0;
 }
 
+/* BusyPoll: the tunnel's loop and the gateway's, which carry every packet and connection. */
+static void apply_busy_poll(struct daemon *d)
+{
+	uint64_t ns = (uint64_t)d->cfg.iface.busy_poll_us * NSEC_PER_USEC;
+
+	loop_busy_poll(d->loop, ns);
+	if (d->gw_loop != d->loop)
+		loop_busy_poll(d->gw_loop, ns);
+}
+
 static void *gateway_thread(void *arg)
 {
 	struct daemon *d = arg;
@@ -394,6 +404,8 @@ int daemon_start(struct daemon *d, const char *path)
 	ret = d->cfg.has_interface ? start_tunnel(d) : start_loop(d);
 	if (!ret)
 		ret = start_gateway(d);
+	if (!ret)
+		apply_busy_poll(d);
 	/* The status sockets too: /run/porthole and a MetricsListen below 1024 need root. */
 	if (!ret)
 		ret = metrics_open(&d->metrics, d);
@@ -553,6 +565,7 @@ int daemon_reload(struct daemon *d, char *err, size_t errlen)
 	cfg.iface.replace_peers = true;
 	config_free(&d->cfg);
 	d->cfg = cfg;
+	apply_busy_poll(d);
 	log_info("%s: reloaded, %zu peers, %zu forwards", d->name, d->cfg.iface.npeers,
 		 d->cfg.nforwards);
 	return 0;

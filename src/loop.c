@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -366,12 +367,45 @@ static void set_running(struct loop *loop, bool running)
 	pthread_mutex_unlock(&loop->call_lock);
 }
 
+void loop_busy_poll(struct loop *loop, uint64_t ns)
+{
+	atomic_store_explicit(&loop->busy_poll_ns, ns, memory_order_relaxed);
+}
+
+/* Why poll at all: on a VM whose idle vCPU halts, waking a thread that sleeps on another CPU
+ * costs the host's wake-up of that vCPU (16 to 20 us here, docs/design.md), several times per
+ * request through a tunnel. A loop that polls a little after its work keeps its CPU awake for
+ * the answer that usually follows. The yield between polls lets a thread that shares the CPU
+ * run first, so polling only takes time that would otherwise be idle. Never past a timer. */
+static int wait_events(struct loop *loop)
+{
+	uint64_t now = loop_now();
+	uint64_t ns = atomic_load_explicit(&loop->busy_poll_ns, memory_order_relaxed);
+	int timeout = timeout_ms(loop, now);
+
+	if (ns && timeout != 0) {
+		uint64_t end = now + ns;
+
+		if (loop->heap_len && loop->heap[0]->deadline_ns < end)
+			end = loop->heap[0]->deadline_ns;
+		do {
+			int n = epoll_wait(loop->epfd, loop->events, LOOP_EVENTS_MAX, 0);
+
+			if (n != 0)
+				return n;
+			sched_yield();
+			now = loop_now();
+		} while (now < end);
+		timeout = timeout_ms(loop, now);
+	}
+	return epoll_wait(loop->epfd, loop->events, LOOP_EVENTS_MAX, timeout);
+}
+
 static int run(struct loop *loop)
 {
 	/* A stop requested before the run began still counts; it is consumed on the way out. */
 	while (!atomic_exchange(&loop->stopping, false)) {
-		int n = epoll_wait(loop->epfd, loop->events, LOOP_EVENTS_MAX,
-				   timeout_ms(loop, loop_now()));
+		int n = wait_events(loop);
 
 		if (n < 0 && errno == EINTR)
 			continue;

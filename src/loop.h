@@ -65,12 +65,17 @@ struct loop {
 	uint64_t call_posted, call_done; /* sequence numbers */
 	pthread_t runner;		 /* the thread in loop_run(), while running */
 	bool running;
+	_Atomic uint64_t busy_poll_ns; /* see loop_busy_poll() */
 };
 
 int loop_init(struct loop *loop);
 /* Closes the loop's own fds and frees the heap. Registered fds are the owners' to close; signals
  * blocked by loop_signal() stay blocked. */
 void loop_free(struct loop *loop);
+
+/* Busy polling: after each pass, poll without sleeping for up to ns (0: never) before blocking,
+ * yielding the CPU between polls. Any thread may set it; the loop reads it before each wait. */
+void loop_busy_poll(struct loop *loop, uint64_t ns);
 
 /* CLOCK_MONOTONIC in nanoseconds: the one clock read; pass its value on to protocol code. */
 uint64_t loop_now(void);

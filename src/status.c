@@ -153,6 +153,8 @@ int status_collect(struct status *s, const struct daemon *d)
 	snprintf(s->name, sizeof(s->name), "%s", d->name);
 	if (d->tunnel)
 		ret = collect_tunnel(s, &d->tunnel->dev);
+	s->busy_poll_us = (uint32_t)(atomic_load_explicit(&d->loop->busy_poll_ns,
+							   memory_order_relaxed) / NSEC_PER_USEC);
 	/* d->gw changes only inside a loop_call() this thread waits for: safe to test here. */
 	if (!ret && d->gw) {
 		struct gateway_snapshot snap = { s, d, 0 };
@@ -255,6 +257,7 @@ static void json_interface(struct json *j, const struct status *s)
 		json_null(j);
 	}
 	json_key_uint(j, "listen_port", s->listen_port);
+	json_key_uint(j, "busy_poll_us", s->busy_poll_us);
 	json_drops(j, s->drops);
 	json_key(j, "peers");
 	json_array_begin(j);
@@ -430,6 +433,8 @@ static void text_interface(FILE *f, const struct status *s, uint64_t now)
 	}
 	if (s->listen_port)
 		fprintf(f, "  listening port: %u\n", s->listen_port);
+	if (s->busy_poll_us)
+		fprintf(f, "  busy poll: %u us\n", s->busy_poll_us);
 	text_drops(f, s->drops);
 	for (size_t i = 0; i < s->npeers; i++)
 		text_peer(f, &s->peers[i], now);

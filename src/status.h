@@ -53,6 +53,7 @@ struct status {
 	bool has_public_key;
 	uint8_t public_key[CRYPTO_KEY_LEN];
 	uint16_t listen_port;
+	uint32_t busy_poll_us; /* BusyPoll as the loops run it */
 	uint64_t drops[DROP__MAX]; /* device-level: packets that named no peer */
 	struct status_peer *peers;
 	size_t npeers;

@@ -1,7 +1,8 @@
 # Reload without loss: `porthole reload` (and SIGHUP) on the vps adds a forward, removes one and
 # widens the home peer's allowed IPs, while a 200 MB transfer through a third forward keeps
 # running (no reset, sha256 intact) and the tunnel keeps its session (latest handshake unchanged).
-# A broken file is refused with its FILE:LINE and the old forwards keep working.
+# A broken file is refused with its FILE:LINE and the old forwards keep working. BusyPoll
+# follows a reload.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd socat wg sha256sum python3
@@ -106,4 +107,20 @@ check "the tunnel still carries the new allowed IPs" pings vps 10.99.5.1
 kill -HUP "$VPS_PID"
 check "SIGHUP adds a forward back" wait_for 3 answers 8002 gone
 check "the handshake is still the first one" test "$(handshake)" = "$HS_BEFORE"
+
+# BusyPoll changes on a reload too; `porthole show` reports what the loops run with.
+busy_poll_is() {
+	local got
+	got=$("$PORTHOLE" show "$GW_VPS" --json |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["interface"]["busy_poll_us"])')
+	echo "busy_poll_us $got"
+	[ "$got" = "$1" ]
+}
+check "BusyPoll is off by default" busy_poll_is 0
+sed -i 's/^\[Interface\]$/[Interface]\nBusyPoll = 100/' "$TMP/$GW_VPS.conf"
+kill -HUP "$VPS_PID"
+check "SIGHUP turns BusyPoll on" wait_for 3 busy_poll_is 100
+check "forwards still answer while it polls" answers 8002 gone
+check "BusyPoll shows in porthole show" bash -c \
+	"'$PORTHOLE' show '$GW_VPS' | grep -qx '  busy poll: 100 us'"
 gw_finish

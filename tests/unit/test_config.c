@@ -80,11 +80,12 @@ static void test_good_home(void)
 	CHECK(cfg.iface.has_listen_port && cfg.iface.listen_port == 51820);
 	CHECK(!cfg.iface.has_fwmark);
 	CHECK(cfg.iface.has_mtu && cfg.iface.mtu == 1380);
+	CHECK(cfg.iface.busy_poll_us == 150);
 	CHECK(cfg.iface.addresses.len == 2);
 	CHECK(ip_is(&cfg.iface.addresses.items[0], "10.99.0.1", 24));
 	CHECK(ip_is(&cfg.iface.addresses.items[1], "fd99::1", 64));
 	p = &cfg.iface.peers[0];
-	CHECK(p->line == 8);
+	CHECK(p->line == 9);
 	CHECK(key_is(p->public_key, P2));
 	CHECK(p->has_psk && key_is(p->preshared_key, PSK));
 	CHECK(p->allowed_ips.len == 3);
@@ -130,6 +131,7 @@ static void test_good_wg_quick(void)
 	CHECK(cfg.iface.has_fwmark && cfg.iface.fwmark == 0x1234);
 	CHECK(cfg.iface.has_listen_port && cfg.iface.listen_port == 0);
 	CHECK(!cfg.iface.has_mtu && cfg.iface.mtu == CONFIG_DEFAULT_MTU);
+	CHECK(cfg.iface.busy_poll_us == 0);
 	/* A full packet at the default MTU is whole ChaCha20 blocks: no partial block to seal. */
 	CHECK(CONFIG_DEFAULT_MTU == 1408 && CONFIG_DEFAULT_MTU % 64 == 0);
 	p = &cfg.iface.peers[0];
@@ -309,6 +311,13 @@ static void test_inline_errors(void)
 	expect_string("[Interface]\nFwMark = off\n", "");
 	expect_string("[Interface]\nMetricsListen = 127.0.0.1:9100\n", "");
 	expect_string("[Interface]\nMetricsListen = localhost:9100\n", "invalid MetricsListen");
+	expect_string("[Interface]\nBusyPoll = 0\n", "");
+	expect_string("[Interface]\nBusyPoll = 1000\n", "");
+	expect_string("[Interface]\nBusyPoll = 1001\n",
+		      "t.conf:2: invalid BusyPoll '1001': expected a number from 0 to 1000");
+	expect_string("[Interface]\nBusyPoll = 50us\n", "invalid BusyPoll '50us'");
+	expect_string("[Forward]\nListen = 0.0.0.0:1\nTarget = a:1\nBusyPoll = 50\n",
+		      "t.conf:4: 'BusyPoll' belongs in [Interface], not in [Forward]");
 	expect_string("[Interface]\nPreUp = true\n", "'PreUp' is not supported: porthole runs no");
 	expect_string("[Interface]\npostdown = true\n", "'PostDown' is not supported");
 	expect_string("[Interface]\n= 3\n", "t.conf:2: missing key");

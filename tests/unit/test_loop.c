@@ -1,10 +1,12 @@
 /* Event loop: timer order and heap invariants against a naive list, changes made from inside
- * callbacks, fd readiness, cross-thread wakeups and signals. */
+ * callbacks, fd readiness, busy polling, cross-thread wakeups and signals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "check.h"
 #include "loop.h"
@@ -259,6 +261,90 @@ static void test_fd_del_in_cb(void)
 	teardown();
 }
 
+/* ---- busy polling ---- */
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static struct loop_timer stop_timer;
+static uint64_t stop_late_ns;
+
+static void stop_and_time(struct loop_timer *t)
+{
+	stop_late_ns = loop_now() - t->deadline_ns;
+	loop_stop(&L);
+}
+
+/* One pipe event, then nothing until a timer 40 ms on stops the loop: the CPU time the loop
+ * thread used in between. */
+static uint64_t idle_cpu_after_event(uint64_t busy_poll_ns)
+{
+	struct pipe_end p;
+	uint64_t cpu;
+
+	setup();
+	loop_busy_poll(&L, busy_poll_ns);
+	open_pipe(&p, pipe_read);
+	CHECK(loop_add(&L, &p.lfd, EPOLLIN) == 0);
+	CHECK(write(p.wfd, "x", 1) == 1);
+	CHECK(loop_run(&L) == 0 && p.calls == 1); /* pipe_read stops the loop */
+	CHECK(loop_timer_add(&L, &stop_timer, stop_and_time) == 0);
+	loop_timer_arm(&L, &stop_timer, loop_now() + 40 * NSEC_PER_MSEC);
+	cpu = thread_cpu_ns();
+	CHECK(loop_run(&L) == 0);
+	cpu = thread_cpu_ns() - cpu;
+	CHECK(p.calls == 1);
+	close_pipe(&p);
+	teardown();
+	return cpu;
+}
+
+static void test_busy_poll_spends_idle_time(void)
+{
+	/* Blocking costs next to nothing; polling 30 ms of the 40 ms keeps the thread on a CPU
+	 * for most of it (less when another thread wants the CPU: it yields to it). */
+	CHECK(idle_cpu_after_event(0) < 3 * NSEC_PER_MSEC);
+	CHECK(idle_cpu_after_event(30 * NSEC_PER_MSEC) > 6 * NSEC_PER_MSEC);
+	/* Never past a timer: polling up to 1 s still stops the loop at 40 ms. */
+	idle_cpu_after_event(NSEC_PER_SEC);
+	CHECK(stop_late_ns < 30 * NSEC_PER_MSEC);
+}
+
+static void *write_later(void *arg)
+{
+	struct pipe_end *p = arg;
+
+	usleep(5000);
+	return (void *)(intptr_t)write(p->wfd, "z", 1); /* checked after the join */
+}
+
+static void test_busy_poll_sees_events(void)
+{
+	struct pipe_end p;
+	pthread_t th;
+	void *wrote;
+	uint64_t start;
+
+	setup();
+	loop_busy_poll(&L, 800 * NSEC_PER_MSEC);
+	open_pipe(&p, pipe_read);
+	CHECK(loop_add(&L, &p.lfd, EPOLLIN) == 0);
+	start = loop_now();
+	CHECK(pthread_create(&th, NULL, write_later, &p) == 0);
+	CHECK(loop_run(&L) == 0); /* pipe_read stops it */
+	/* Seen while polling, not once the 800 ms are over. */
+	CHECK(loop_now() - start < 400 * NSEC_PER_MSEC);
+	pthread_join(th, &wrote);
+	CHECK((intptr_t)wrote == 1 && p.calls == 1 && p.got == 'z');
+	close_pipe(&p);
+	teardown();
+}
+
 /* ---- wakeups ---- */
 
 static pthread_mutex_t handoff_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -429,6 +515,8 @@ int main(void)
 	RUN(test_timer_rearm_in_cb);
 	RUN(test_fd_ready);
 	RUN(test_fd_del_in_cb);
+	RUN(test_busy_poll_spends_idle_time);
+	RUN(test_busy_poll_sees_events);
 	RUN(test_wake_from_thread);
 	RUN(test_stop_from_thread);
 	RUN(test_call);

@@ -65,6 +65,7 @@ static void make(struct status *s)
 	s->has_interface = s->has_public_key = true;
 	memset(s->public_key, 0, sizeof(s->public_key));
 	s->listen_port = 51820;
+	s->busy_poll_us = 200;
 	s->drops[DROP_MAC1] = 7;
 	memset(&peer, 0, sizeof(peer));
 	memset(peer.public_key, 0xff, sizeof(peer.public_key));
@@ -135,7 +136,7 @@ static void test_text(void)
 
 	CHECK(strstr(
 	    t, "interface: gw0\n  public key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"));
-	CHECK(strstr(t, "  listening port: 51820\n  dropped: bad_mac1 7\n"));
+	CHECK(strstr(t, "  listening port: 51820\n  busy poll: 200 us\n  dropped: bad_mac1 7\n"));
 	CHECK(strstr(t, "\npeer: //////////////////////////////////////////8=\n"));
 	CHECK(strstr(t, "  allowed ips: 10.0.0.2/32, fd00::/64\n"));
 	CHECK(strstr(t, "  latest handshake: 1 minute, 5 seconds ago\n"));
@@ -155,7 +156,8 @@ static void test_json(void)
 	char *t = render(json_compact);
 
 	CHECK(!strncmp(t, "{\"name\":\"gw0\",\"interface\":{\"public_key\":\"AAAA", 44));
-	CHECK(strstr(t, "\"listen_port\":51820,\"drops\":{\"bad_mac1\":7},\"peers\":[{"));
+	CHECK(strstr(t, "\"listen_port\":51820,\"busy_poll_us\":200,\"drops\":{\"bad_mac1\":7},"
+		     "\"peers\":[{"));
 	CHECK(strstr(t,
 		     "\"endpoint\":\"192.0.2.2:40000\",\"latest_handshake\":1000,\"rx_bytes\":1536,"
 		     "\"tx_bytes\":10,\"persistent_keepalive\":25,\"allowed_ips\":[\"10.0.0.2/32\","
