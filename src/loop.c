@@ -393,6 +393,7 @@ static int wait_events(struct loop *loop)
 
 			if (n != 0)
 				return n;
+			loop->busy_polls++;
 			sched_yield();
 			now = loop_now();
 		} while (now < end);

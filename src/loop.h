@@ -66,6 +66,7 @@ struct loop {
 	pthread_t runner;		 /* the thread in loop_run(), while running */
 	bool running;
 	_Atomic uint64_t busy_poll_ns; /* see loop_busy_poll() */
+	uint64_t busy_polls;	       /* polls that found nothing, on the loop's thread */
 };
 
 int loop_init(struct loop *loop);
