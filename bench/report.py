@@ -105,7 +105,7 @@ def table(stacks, data, cc2=""):
         if not any(metric in data[s] for s in stacks):
             continue
         row = [label] + [fmt(data[s].get(metric)) for s in stacks]
-        base = data[BASE].get(BASE_METRIC.get(metric, metric))
+        base = data.get(BASE, {}).get(BASE_METRIC.get(metric, metric))
         row += [ratio(data[s].get(metric), base) for s in ratios]
         rows.append(row)
     # Every daemon's own peak, below the total.
