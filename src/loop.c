@@ -372,6 +372,11 @@ void loop_busy_poll(struct loop *loop, uint64_t ns)
 	atomic_store_explicit(&loop->busy_poll_ns, ns, memory_order_relaxed);
 }
 
+uint64_t loop_busy_poll_ns(struct loop *loop)
+{
+	return atomic_load_explicit(&loop->busy_poll_ns, memory_order_relaxed);
+}
+
 /* Why poll at all: on a VM whose idle vCPU halts, waking a thread that sleeps on another CPU
  * costs the host's wake-up of that vCPU (16 to 20 us here, docs/design.md), several times per
  * request through a tunnel. A loop that polls a little after its work keeps its CPU awake for
@@ -380,7 +385,7 @@ void loop_busy_poll(struct loop *loop, uint64_t ns)
 static int wait_events(struct loop *loop)
 {
 	uint64_t now = loop_now();
-	uint64_t ns = atomic_load_explicit(&loop->busy_poll_ns, memory_order_relaxed);
+	uint64_t ns = loop_busy_poll_ns(loop);
 	int timeout = timeout_ms(loop, now);
 
 	if (ns && timeout != 0) {

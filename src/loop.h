@@ -77,6 +77,7 @@ void loop_free(struct loop *loop);
 /* Busy polling: after each pass, poll without sleeping for up to ns (0: never) before blocking,
  * yielding the CPU between polls. Any thread may set it; the loop reads it before each wait. */
 void loop_busy_poll(struct loop *loop, uint64_t ns);
+uint64_t loop_busy_poll_ns(struct loop *loop);
 
 /* CLOCK_MONOTONIC in nanoseconds: the one clock read; pass its value on to protocol code. */
 uint64_t loop_now(void);

@@ -153,8 +153,7 @@ int status_collect(struct status *s, const struct daemon *d)
 	snprintf(s->name, sizeof(s->name), "%s", d->name);
 	if (d->tunnel)
 		ret = collect_tunnel(s, &d->tunnel->dev);
-	s->busy_poll_us = (uint32_t)(atomic_load_explicit(&d->loop->busy_poll_ns,
-							   memory_order_relaxed) / NSEC_PER_USEC);
+	s->busy_poll_us = (uint32_t)(loop_busy_poll_ns(d->loop) / NSEC_PER_USEC);
 	/* d->gw changes only inside a loop_call() this thread waits for: safe to test here. */
 	if (!ret && d->gw) {
 		struct gateway_snapshot snap = { s, d, 0 };
