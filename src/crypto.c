@@ -17,10 +17,18 @@
 
 enum {
 	BLAKE2S_BLOCK_LEN = 64,
+	CHACHA_BLOCK_LEN = 64,
 	CHACHA_NONCE_LEN = 12,
+	POLY1305_KEY_LEN = 32,
+	/* The longest message sealed or opened through the scratch buffer (see ChaCha20-Poly1305
+	 * below); longer ones take libcrypto's AEAD. Covers any IP packet. */
+	AEAD_SCRATCH_MAX = 65536 + CRYPTO_TAG_LEN,
+	SCRATCH_LEN = CHACHA_BLOCK_LEN + AEAD_SCRATCH_MAX + CHACHA_BLOCK_LEN - 1,
 };
 
 static EVP_CIPHER *chacha_poly;
+static EVP_CIPHER *chacha;
+static EVP_MAC *poly1305_mac;
 static EVP_MD *blake2s_md;
 static EVP_MAC *blake2s_mac;
 static EVP_MAC *hmac_mac;
@@ -31,6 +39,11 @@ static int init_err;
 /* Per-thread contexts; freed by the pthread key destructor when a thread ends. */
 struct crypto_tls {
 	EVP_CIPHER_CTX *aead;
+	EVP_CIPHER_CTX *chacha;
+	EVP_MAC_CTX *poly;
+	uint8_t *scratch; /* SCRATCH_LEN bytes */
+	uint8_t chacha_key[CRYPTO_KEY_LEN]; /* the key chacha holds, once chacha_keyed */
+	bool chacha_keyed;
 	EVP_MD_CTX *md;
 	EVP_MAC_CTX *keyed;
 	EVP_MAC_CTX *hmac;
@@ -48,6 +61,10 @@ static void tls_free(void *p)
 	struct crypto_tls *t = p;
 
 	EVP_CIPHER_CTX_free(t->aead);
+	EVP_CIPHER_CTX_free(t->chacha);
+	EVP_MAC_CTX_free(t->poly);
+	free(t->scratch);
+	crypto_wipe(t->chacha_key, sizeof(t->chacha_key));
 	EVP_MD_CTX_free(t->md);
 	EVP_MAC_CTX_free(t->keyed);
 	EVP_MAC_CTX_free(t->hmac);
@@ -57,10 +74,12 @@ static void tls_free(void *p)
 static void fetch_all(void)
 {
 	chacha_poly = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+	chacha = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL);
+	poly1305_mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
 	blake2s_md = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
 	blake2s_mac = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
 	hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (!chacha_poly || !blake2s_md || !blake2s_mac || !hmac_mac)
+	if (!chacha_poly || !chacha || !poly1305_mac || !blake2s_md || !blake2s_mac || !hmac_mac)
 		init_err = -ENOSYS;
 	else if (pthread_key_create(&tls_key, tls_free))
 		init_err = -EAGAIN;
@@ -97,12 +116,17 @@ static struct crypto_tls *get_tls(void)
 	if (!t)
 		die("context allocation");
 	t->aead = EVP_CIPHER_CTX_new();
+	t->chacha = EVP_CIPHER_CTX_new();
+	t->poly = EVP_MAC_CTX_new(poly1305_mac);
+	/* malloc, not calloc: only the pages that messages reach become resident. */
+	t->scratch = malloc(SCRATCH_LEN);
 	t->md = EVP_MD_CTX_new();
 	t->keyed = EVP_MAC_CTX_new(blake2s_mac);
-	if (!t->aead || !t->md || !t->keyed)
+	if (!t->aead || !t->chacha || !t->poly || !t->scratch || !t->md || !t->keyed)
 		die("context allocation");
 	t->hmac = hmac_ctx_new();
-	if (!EVP_CipherInit_ex2(t->aead, chacha_poly, NULL, NULL, 1, NULL))
+	if (!EVP_CipherInit_ex2(t->aead, chacha_poly, NULL, NULL, 1, NULL) ||
+	    !EVP_CipherInit_ex2(t->chacha, chacha, NULL, NULL, 1, NULL))
 		die("ChaCha20-Poly1305 setup");
 	pthread_setspecific(tls_key, t);
 	tls = t;
@@ -328,9 +352,9 @@ static EVP_CIPHER_CTX *aead_start(const uint8_t key[CRYPTO_KEY_LEN],
 	return ctx;
 }
 
-void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
-				   size_t adlen, const uint8_t nonce[12],
-				   const uint8_t key[CRYPTO_KEY_LEN])
+/* libcrypto's own AEAD: for messages too long for the scratch buffer. */
+static void evp_seal(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
+		     const uint8_t nonce[CHACHA_NONCE_LEN], const uint8_t key[CRYPTO_KEY_LEN])
 {
 	EVP_CIPHER_CTX *ctx = aead_start(key, nonce, 1, ad, adlen);
 	int got;
@@ -349,9 +373,8 @@ void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 		die("ChaCha20-Poly1305 seal");
 }
 
-bool chacha20poly1305_open_nonce12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
-				   size_t adlen, const uint8_t nonce[12],
-				   const uint8_t key[CRYPTO_KEY_LEN])
+static bool evp_open(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
+		     const uint8_t nonce[CHACHA_NONCE_LEN], const uint8_t key[CRYPTO_KEY_LEN])
 {
 	uint8_t tag[CRYPTO_TAG_LEN];
 	OSSL_PARAM params[2] = {
@@ -375,6 +398,121 @@ bool chacha20poly1305_open_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 	ok = EVP_CipherFinal_ex(ctx, dst + len, &got) > 0;
 	if (!ok)
 		crypto_wipe(dst, len);
+	return ok;
+}
+
+/* The AEAD as RFC 8439 section 2.8 builds it, from libcrypto's ChaCha20 and Poly1305: the
+ * Poly1305 key is the first 32 bytes of ChaCha20 block 0, the message is encrypted from block 1,
+ * and the tag is Poly1305 over ad, zero padding to 16, ciphertext, zero padding to 16 and the two
+ * lengths as 64-bit little-endian numbers. libcrypto's AEAD pays about 0.4 us per message before
+ * any byte of it (its parameter handling, and a ChaCha20 call of its own for block 0), more than
+ * a full 1408-byte packet's bulk: here the message is copied behind 64 zero bytes in a per-thread
+ * scratch buffer, so that one ChaCha20 call gives both the key and the keystream, and copied back.
+ * Measured on this machine: seal 536 against 675 ns per 1408-byte packet, 436 against 590 for
+ * 144 bytes; open the same (docs/design.md). tests/unit/test_crypto.c holds it to the RFC's
+ * vectors and to libcrypto's AEAD on random inputs. */
+
+static void mac_padded(EVP_MAC_CTX *m, const uint8_t *in, size_t len)
+{
+	static const uint8_t zeros[16];
+
+	if (!len)
+		return;
+	if (!EVP_MAC_update(m, in, len) || ((len & 15) && !EVP_MAC_update(m, zeros, 16 - (len & 15))))
+		die("Poly1305 update");
+}
+
+static void poly1305_tag(uint8_t tag[CRYPTO_TAG_LEN], const uint8_t otk[POLY1305_KEY_LEN],
+			 const uint8_t *ad, size_t adlen, const uint8_t *ct, size_t len)
+{
+	EVP_MAC_CTX *m = get_tls()->poly;
+	uint8_t lens[16];
+	size_t got;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		lens[i] = (uint8_t)((uint64_t)adlen >> (8 * i));
+		lens[8 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+	}
+	if (!EVP_MAC_init(m, otk, POLY1305_KEY_LEN, NULL))
+		die("Poly1305 init");
+	mac_padded(m, ad, adlen);
+	mac_padded(m, ct, len);
+	if (!EVP_MAC_update(m, lens, sizeof(lens)) || !EVP_MAC_final(m, tag, &got, CRYPTO_TAG_LEN) ||
+	    got != CRYPTO_TAG_LEN)
+		die("Poly1305 final");
+}
+
+/* ChaCha20 from block 0 over 64 zero bytes and then src: returns the scratch buffer, whose first
+ * 32 bytes are the one-time Poly1305 key and which holds src's encryption (or decryption) from
+ * byte 64 on. The caller wipes the key. */
+static uint8_t *chacha_with_key_block(const uint8_t *src, size_t len,
+				      const uint8_t nonce[CHACHA_NONCE_LEN],
+				      const uint8_t key[CRYPTO_KEY_LEN])
+{
+	struct crypto_tls *t = get_tls();
+	uint8_t iv[4 + CHACHA_NONCE_LEN] = {0}; /* libcrypto's ChaCha20 IV: the block counter, LE */
+	uint8_t *s = t->scratch;
+
+	memcpy(iv + 4, nonce, CHACHA_NONCE_LEN);
+	memset(s, 0, CHACHA_BLOCK_LEN);
+	if (len)
+		memcpy(s + CHACHA_BLOCK_LEN, src, len);
+	/* Consecutive packets mostly share a key: setting only the IV saves a third of the call. */
+	if (t->chacha_keyed && crypto_equal(key, t->chacha_key, CRYPTO_KEY_LEN)) {
+		key = NULL;
+	} else {
+		memcpy(t->chacha_key, key, CRYPTO_KEY_LEN);
+		t->chacha_keyed = true;
+	}
+	if (!EVP_CipherInit_ex2(t->chacha, NULL, key, iv, 1, NULL))
+		die("ChaCha20 init");
+	/* Whole blocks: libcrypto runs a partial last block through a slower call of its own (a
+	 * 1420-byte packet cost 0.14 us more than a 1408-byte one). The bytes past len are junk. */
+	update(t->chacha, s, s, (CHACHA_BLOCK_LEN + len + CHACHA_BLOCK_LEN - 1) & ~(size_t)63);
+	return s;
+}
+
+void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
+				   size_t adlen, const uint8_t nonce[CHACHA_NONCE_LEN],
+				   const uint8_t key[CRYPTO_KEY_LEN])
+{
+	uint8_t *s;
+
+	if (len > AEAD_SCRATCH_MAX) {
+		evp_seal(dst, src, len, ad, adlen, nonce, key);
+		return;
+	}
+	s = chacha_with_key_block(src, len, nonce, key);
+	poly1305_tag(dst + len, s, ad, adlen, s + CHACHA_BLOCK_LEN, len);
+	crypto_wipe(s, POLY1305_KEY_LEN);
+	memcpy(dst, s + CHACHA_BLOCK_LEN, len);
+}
+
+bool chacha20poly1305_open_nonce12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
+				   size_t adlen, const uint8_t nonce[CHACHA_NONCE_LEN],
+				   const uint8_t key[CRYPTO_KEY_LEN])
+{
+	uint8_t tag[CRYPTO_TAG_LEN];
+	uint8_t *s;
+	bool ok;
+
+	if (len < CRYPTO_TAG_LEN)
+		return false;
+	if (len - CRYPTO_TAG_LEN > AEAD_SCRATCH_MAX)
+		return evp_open(dst, src, len, ad, adlen, nonce, key);
+	len -= CRYPTO_TAG_LEN;
+	/* Decrypted into the scratch buffer while src still holds the ciphertext to authenticate. */
+	s = chacha_with_key_block(src, len, nonce, key);
+	poly1305_tag(tag, s, ad, adlen, src, len);
+	crypto_wipe(s, POLY1305_KEY_LEN);
+	ok = crypto_equal(tag, src + len, CRYPTO_TAG_LEN);
+	if (ok) {
+		memcpy(dst, s + CHACHA_BLOCK_LEN, len);
+	} else {
+		crypto_wipe(s + CHACHA_BLOCK_LEN, len);
+		crypto_wipe(dst, len);
+	}
 	return ok;
 }
 

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include "check.h"
 #include "crypto.h"
 
@@ -447,6 +449,85 @@ static void test_aead_wg_nonce(void)
 	CHECK(!chacha20poly1305_open(msg, a, sizeof(a), NULL, 0, 5, key));
 }
 
+/* crypto.c builds the AEAD from libcrypto's ChaCha20 and Poly1305 (RFC 8439 section 2.8); the
+ * reference here is libcrypto's own ChaCha20-Poly1305, called straight through EVP. */
+static void ref_aead(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
+		     const uint8_t nonce[12], const uint8_t key[32])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int got;
+	OSSL_PARAM tag[2] = {
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, out + len, 16),
+		OSSL_PARAM_construct_end(),
+	};
+
+	CHECK(ctx && EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, nonce));
+	CHECK(!adlen || EVP_EncryptUpdate(ctx, NULL, &got, ad, (int)adlen));
+	CHECK(!len || EVP_EncryptUpdate(ctx, out, &got, in, (int)len));
+	CHECK(EVP_EncryptFinal_ex(ctx, out + len, &got) && EVP_CIPHER_CTX_get_params(ctx, tag));
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+static void random_bytes(uint8_t *p, size_t len)
+{
+	CHECK(crypto_random(p, len) == 0);
+}
+
+/* Every length from 0 to 300 and random ones up to 3000 (block and pad boundaries both ways),
+ * random associated data, keys and nonces; in place, out of place and shifted by 16 as
+ * noise_data_open() decrypts; a key used again after another (the cached key); and past the
+ * scratch buffer (libcrypto's AEAD takes those). */
+static void test_aead_against_libcrypto(void)
+{
+	enum { BIG = 70000 };
+	static uint8_t plain[BIG], want[BIG + 16], got[BIG + 32], back[BIG + 32];
+	uint8_t keys[2][32], nonce[12], ad[40], len_rand[2];
+	size_t len, adlen;
+	int i, mismatches = 0, refused = 0;
+
+	random_bytes(keys[0], sizeof(keys[0]));
+	random_bytes(keys[1], sizeof(keys[1]));
+	for (i = 0; i < 700; i++) {
+		const uint8_t *key = keys[i % 3 == 2];
+
+		random_bytes(len_rand, sizeof(len_rand));
+		len = i <= 300 ? (size_t)i : (len_rand[0] | (size_t)len_rand[1] << 8) % 3000;
+		if (i == 699)
+			len = BIG;
+		adlen = (size_t)len_rand[0] % sizeof(ad);
+		random_bytes(plain, len);
+		random_bytes(ad, adlen);
+		random_bytes(nonce, sizeof(nonce));
+		ref_aead(want, plain, len, ad, adlen, nonce, key);
+
+		chacha20poly1305_seal_nonce12(got, plain, len, ad, adlen, nonce, key);
+		mismatches += memcmp(got, want, len + 16) != 0;
+		memcpy(got + 16, plain, len); /* in place, 16 bytes in */
+		chacha20poly1305_seal_nonce12(got + 16, got + 16, len, ad, adlen, nonce, key);
+		mismatches += memcmp(got + 16, want, len + 16) != 0;
+
+		memcpy(back, want, len + 16);
+		refused += !chacha20poly1305_open_nonce12(back, back, len + 16, ad, adlen, nonce, key);
+		mismatches += memcmp(back, plain, len) != 0;
+		memcpy(got + 16, want, len + 16); /* shifted: ciphertext at +16, plaintext out at +0 */
+		refused += !chacha20poly1305_open_nonce12(got, got + 16, len + 16, ad, adlen, nonce,
+							  key);
+		mismatches += memcmp(got, plain, len) != 0;
+
+		/* One flipped bit anywhere, or the other key, is refused and leaves zeros. */
+		memcpy(got, want, len + 16);
+		got[(size_t)len_rand[1] % (len + 16)] ^= 0x20;
+		if (chacha20poly1305_open_nonce12(back, got, len + 16, ad, adlen, nonce, key) ||
+		    chacha20poly1305_open_nonce12(back, want, len + 16, ad, adlen, nonce,
+						  keys[key == keys[0]]))
+			mismatches++;
+		else if (!crypto_is_zero(back, len))
+			mismatches++;
+	}
+	CHECK(mismatches == 0);
+	CHECK(refused == 0);
+}
+
 /* draft-irtf-cfrg-xchacha-03 section 2.2.1. */
 static void test_hchacha20(void)
 {
@@ -709,6 +790,7 @@ int main(void)
 	RUN(test_aead_rfc8439_2_8_2);
 	RUN(test_aead_rfc8439_a5);
 	RUN(test_aead_wg_nonce);
+	RUN(test_aead_against_libcrypto);
 	RUN(test_hchacha20);
 	RUN(test_xchacha20poly1305);
 	RUN(test_x25519_rfc7748_5_2);
