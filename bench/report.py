@@ -150,7 +150,7 @@ HAProxy 2.6 `mode tcp` (`send-proxy-v2` on the web listener) on the vps, with wi
 `porthole` = `porthole up` at both ends, the vps file's `[Forward]`s as the gateway
 ({meta.get('porthole') or 'porthole'}). Ratios are porthole over `{BASE}`. Tunnel MTU: wireguard-go
 1420 (its default), porthole {meta.get('porthole_mtu', '1408 (its default)')}: full packets of 22 ChaCha20 blocks,
-which libcrypto seals and opens without a partial block (docs/design.md). TCP congestion
+sealed and opened without a partial block (docs/design.md, The MTU). TCP congestion
 control in every namespace: {meta.get('cc', 'the machine default')}{cc2}.
 
 TCP figures go through a TCP listener of the gateway without a PROXY header (iperf3 does not speak
