@@ -445,7 +445,7 @@ static void poly1305_tag(uint8_t tag[CRYPTO_TAG_LEN], const uint8_t otk[POLY1305
 
 /* ChaCha20 from block 0 over 64 zero bytes and then src: returns the scratch buffer, whose first
  * 32 bytes are the one-time Poly1305 key and which holds src's encryption (or decryption) from
- * byte 64 on. The caller wipes the key. */
+ * byte 64 on. The caller wipes block 0. */
 static uint8_t *chacha_with_key_block(const uint8_t *src, size_t len,
 				      const uint8_t nonce[CHACHA_NONCE_LEN],
 				      const uint8_t key[CRYPTO_KEY_LEN])
@@ -485,7 +485,7 @@ void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 	}
 	s = chacha_with_key_block(src, len, nonce, key);
 	poly1305_tag(dst + len, s, ad, adlen, s + CHACHA_BLOCK_LEN, len);
-	crypto_wipe(s, POLY1305_KEY_LEN);
+	crypto_wipe(s, CHACHA_BLOCK_LEN);
 	memcpy(dst, s + CHACHA_BLOCK_LEN, len);
 }
 
@@ -505,7 +505,7 @@ bool chacha20poly1305_open_nonce12(uint8_t *dst, const uint8_t *src, size_t len,
 	/* Decrypted into the scratch buffer while src still holds the ciphertext to authenticate. */
 	s = chacha_with_key_block(src, len, nonce, key);
 	poly1305_tag(tag, s, ad, adlen, src, len);
-	crypto_wipe(s, POLY1305_KEY_LEN);
+	crypto_wipe(s, CHACHA_BLOCK_LEN);
 	ok = crypto_equal(tag, src + len, CRYPTO_TAG_LEN);
 	if (ok) {
 		memcpy(dst, s + CHACHA_BLOCK_LEN, len);
