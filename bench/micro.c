@@ -47,7 +47,7 @@ enum micro_limits {
 	PKT_LEN = 1420,	 /* a full inner packet at the default tunnel MTU */
 	IP_TCP_HDR = 40, /* IPv4 and TCP headers without options */
 	MSS = PKT_LEN - IP_TCP_HDR, /* 1380: the gso_size a TUN asks for at that MTU */
-	SLOT = 1536,		    /* one packet buffer: WG_HEADROOM + PKT_LEN + WG_TAILROOM fit */
+	SLOT = 1600, /* one packet buffer with the room of the tunnel's slots, sealed in place */
 	SUPER_SEGS = (OFFLOAD_MAX_PACKET - IP_TCP_HDR) / MSS, /* 47 */
 	SUPER_LEN = IP_TCP_HDR + SUPER_SEGS * MSS, /* 64900: a whole number of segments */
 	MAX_SEGS = 64,
@@ -55,7 +55,8 @@ enum micro_limits {
 	SELF_TEST_ITERATIONS = 3,
 	WG_PORT = 51820,
 };
-static_assert(WG_HEADROOM + PKT_LEN + WG_TAILROOM <= SLOT, "a sealed packet fits its slot");
+static_assert(WG_TX_ROOM_BEFORE + PKT_LEN + WG_TX_ROOM_AFTER <= SLOT,
+	      "a packet and its room fit a slot");
 static_assert(SUPER_SEGS <= MAX_SEGS, "every segment of the split has a buffer");
 
 #define IP_A  0x0a000001u /* 10.0.0.1: A's tunnel address */
@@ -381,7 +382,9 @@ static void batch_fill(struct batch *b, unsigned long r)
 		uint32_t k = (uint32_t)(r * BATCH + i);
 
 		tcp4(b->want[i], PKT_LEN, k * MSS, (uint16_t)k, TCP_ACK, CSUM_FULL);
-		b->tx[i] = (struct wg_tx){.data = b->buf[i] + WG_HEADROOM, .len = PKT_LEN};
+		b->tx[i] = (struct wg_tx){
+			.data = b->buf[i] + WG_TX_ROOM_BEFORE, .len = PKT_LEN, .room = true
+		};
 		memcpy(b->tx[i].data, b->want[i], PKT_LEN);
 	}
 }

@@ -132,7 +132,10 @@ def doc(path, tab, meta, notes):
     busy = (f", and again for the stacks with porthole after a reload with `BusyPoll = "
             f"{meta['busy_poll']}` at both ends (its ratio against the hand-made stack's plain "
             f"figure)" if meta.get("busy_poll", "0") != "0" else "")
-    machine = (f"nproc: {sh('nproc')}\nkernel: {sh('uname -r')}\n" + sh("lscpu | head"))
+    avx512 = "yes" if "avx512f" in sh("grep -m 1 '^flags' /proc/cpuinfo").split() else "no"
+    machine = (f"nproc: {sh('nproc')}\nkernel: {sh('uname -r')}\nAVX-512: {avx512}\n"
+               f"CPU time taken by the hypervisor (steal) during the run: "
+               f"{meta.get('steal_pct', '?')} %\n" + sh("lscpu | head"))
     text = f"""# Performance
 
 The latest `make bench` table (see `bench/README.md` for what each stack and figure is). Produced by

@@ -508,6 +508,7 @@ topology || { echo "bench: cannot build the topology" >&2; exit 1; }
 services || { echo "bench: home services did not start" >&2; exit 1; }
 keys
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+STAT0=$(head -n 1 /proc/stat) # for the share of CPU time the hypervisor took during the run
 for s in $STACKS; do
 	declare -F "stack_$s" >/dev/null || note "unknown stack $s"
 done
@@ -521,6 +522,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 mkdir -p "$RESULTS_DIR"
+# /proc/stat's cpu line: user nice system idle iowait irq softirq steal, in ticks.
+steal=$(printf '%s\n%s\n' "$STAT0" "$(head -n 1 /proc/stat)" | awk '
+	{ t = 0; for (i = 2; i <= 9; i++) t += $i; tot[NR] = t; st[NR] = $9 }
+	END { d = tot[2] - tot[1]; printf "%.1f", (d > 0 ? 100 * (st[2] - st[1]) / d : 0) }')
 python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR/latest.json" \
 	--doc "$([ "${BENCH_DOC:-1}" = 1 ] && echo "$ROOT/docs/performance.md")" \
 	--meta started="$started" seconds="$SECS" rounds="$ROUNDS" repeat="$REPEAT" lat_rate="$LAT_RATE" lat_conns="$LAT_CONNS" busy_poll="$BUSY_POLL" \
@@ -528,4 +533,4 @@ python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
 	porthole_mtu="${BENCH_PORTHOLE_MTU:-1408 (its default)}" \
 	cc="$CC1$([ -n "${BENCH_CC:-}" ] || echo " (the machine default)")" cc2="$CC2" \
-	command="${BENCH_COMMAND:-bench/run.sh}"
+	command="${BENCH_COMMAND:-bench/run.sh}" steal_pct="$steal"

@@ -54,6 +54,14 @@ bool chacha20poly1305_open(uint8_t *dst, const uint8_t *src, size_t len, const u
 			   size_t adlen, uint64_t nonce,
 			   const uint8_t key[CRYPTO_KEY_LEN]) WARN_UNUSED;
 
+/* chacha20poly1305_seal() in place without AD and without copying: the CRYPTO_SEAL_ROOM bytes
+ * before buf and the CRYPTO_SEAL_ROOM bytes from buf + len on are borrowed, so they must be the
+ * caller's own (no other thread touches them meanwhile). They are given back as they were, except
+ * the tag at buf + len. */
+enum { CRYPTO_SEAL_ROOM = 64 };
+void chacha20poly1305_seal_in_room(uint8_t *buf, size_t len, uint64_t nonce,
+				   const uint8_t key[CRYPTO_KEY_LEN]);
+
 /* The same with a raw 12-byte RFC 8439 nonce: for tests and XChaCha. */
 void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
 				   size_t adlen, const uint8_t nonce[12],

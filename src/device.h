@@ -28,6 +28,11 @@
 enum wg_buffer_room {
 	WG_HEADROOM = sizeof(struct message_data),
 	WG_TAILROOM = MESSAGE_PADDING_MULTIPLE - 1 + NOISE_AUTHTAG_LEN,
+	/* What a wg_tx with room has on each side: the AEAD borrows CRYPTO_SEAL_ROOM on both sides
+	 * of the padded body, which starts at data (the header is within the room before) and may
+	 * end 15 bytes past the packet. */
+	WG_TX_ROOM_BEFORE = CRYPTO_SEAL_ROOM,
+	WG_TX_ROOM_AFTER = MESSAGE_PADDING_MULTIPLE - 1 + CRYPTO_SEAL_ROOM,
 	WG_PEER_BUCKETS = 1024,
 	WG_HANDSHAKE_BUDGET = 32, /* handshakes processed per wg_device_process_handshakes() */
 	WG_AEAD_BATCH = 256,	  /* data messages sealed or opened per ops->crypt call */
@@ -104,12 +109,14 @@ struct wg_rx {
 	struct noise_keypair *kp;
 };
 
-/* One IP packet of a send batch, at data with WG_HEADROOM before and WG_TAILROOM after. On
- * return, out_len > 0 means out (data - WG_HEADROOM) holds the sealed datagram for ep; otherwise
- * the packet was dropped or staged (copied) for later. */
+/* One IP packet of a send batch, at data with WG_HEADROOM before and WG_TAILROOM after (with
+ * room set: WG_TX_ROOM_BEFORE and WG_TX_ROOM_AFTER, sealed in place without a copy). On return,
+ * out_len > 0 means out (data - WG_HEADROOM) holds the sealed datagram for ep; otherwise the
+ * packet was dropped or staged (copied) for later. */
 struct wg_tx {
 	uint8_t *data;
 	size_t len;
+	bool room;
 	uint8_t *out;
 	size_t out_len;
 	struct wg_peer *peer;

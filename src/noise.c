@@ -706,8 +706,11 @@ size_t noise_data_sealed_len(size_t len, unsigned int mtu)
 void noise_aead_run(struct noise_aead *job)
 {
 	if (job->seal) {
-		chacha20poly1305_seal(job->body, job->body, job->len, NULL, 0, job->counter,
-				      job->key);
+		if (job->room)
+			chacha20poly1305_seal_in_room(job->body, job->len, job->counter, job->key);
+		else
+			chacha20poly1305_seal(job->body, job->body, job->len, NULL, 0, job->counter,
+					      job->key);
 		job->ok = true;
 	} else {
 		job->ok = aead_open(job->body, job->body, job->len, NULL, 0, job->counter,

@@ -156,6 +156,8 @@ struct noise_aead {
 	const uint8_t *key;
 	uint64_t counter;
 	bool seal;
+	bool room;		 /* seal: CRYPTO_SEAL_ROOM of the caller's own before and after body
+				  * (after body + len), for chacha20poly1305_seal_in_room() */
 	bool ok;		 /* open: authentic (set by noise_aead_run) */
 };
 void noise_aead_run(struct noise_aead *job);

@@ -191,6 +191,7 @@ static bool seal(struct send_run *run, struct wg_tx *pkt, uint64_t now)
 	pkt->out = pkt->data - WG_HEADROOM;
 	pkt->out_len = noise_data_seal_prepare(pkt->out, pkt->data, pkt->len, run->kp, counter,
 					       dev->mtu, &pkt->aead);
+	pkt->aead.room = pkt->room;
 	dev->aead[dev->naead++] = &pkt->aead;
 	if (dev->naead == WG_AEAD_BATCH)
 		wg_device_crypt(dev);

@@ -17,7 +17,12 @@ struct tunnel_uapi_conn {
 	struct tunnel *t;
 };
 
-enum { SLOT_STRIDE = (WG_HEADROOM + TUNNEL_PKT_MAX + WG_TAILROOM + 63) & ~63 };
+/* A slot: the room a wg_tx needs to be sealed in place (the virtio header of a read and the
+ * WireGuard header land in the room before), then up to TUNNEL_PKT_MAX bytes of packet. */
+enum { SLOT_STRIDE = (WG_TX_ROOM_BEFORE + TUNNEL_PKT_MAX + WG_TX_ROOM_AFTER + 63) & ~63 };
+static_assert(WG_TX_ROOM_BEFORE >= WG_HEADROOM && WG_TX_ROOM_AFTER >= WG_TAILROOM &&
+		      (int)WG_TX_ROOM_BEFORE >= (int)OFFLOAD_HDR_LEN,
+	      "a slot's room holds the headers");
 
 /* Device ops: the device's only ways out. */
 
@@ -83,7 +88,7 @@ static uint64_t op_wall_now(void *ctx)
 
 static uint8_t *slot(struct tunnel *t, unsigned int i)
 {
-	return t->slots + (size_t)i * SLOT_STRIDE + WG_HEADROOM;
+	return t->slots + (size_t)i * SLOT_STRIDE + WG_TX_ROOM_BEFORE;
 }
 
 /* Sends the sealed packets of tx[0..n) in sendmmsg batches; a source address the kernel refused
@@ -133,7 +138,7 @@ static unsigned int take_read(struct tunnel *t, unsigned int *s, unsigned int n,
 			t->dev.drops[DROP_BAD_PACKET]++;
 			return 0;
 		}
-		t->tx[n] = (struct wg_tx){ .data = pkt, .len = len };
+		t->tx[n] = (struct wg_tx){ .data = pkt, .len = len, .room = true };
 		*s += 1;
 		return 1;
 	}
@@ -145,7 +150,8 @@ static unsigned int take_read(struct tunnel *t, unsigned int *s, unsigned int n,
 		return 0;
 	}
 	for (int i = 0; i < m; i++)
-		t->tx[n + (unsigned int)i] = (struct wg_tx){ .data = segs[i], .len = lens[i] };
+		t->tx[n + (unsigned int)i] =
+			(struct wg_tx){ .data = segs[i], .len = lens[i], .room = true };
 	*s += 1 + (unsigned int)m;
 	return (unsigned int)m;
 }
@@ -167,7 +173,8 @@ static unsigned int read_tun(struct tunnel *t, bool *drained)
 			break;
 		}
 		if (!t->vnet) {
-			t->tx[n++] = (struct wg_tx){ .data = slot(t, s++), .len = (size_t)r };
+			t->tx[n++] = (struct wg_tx){ .data = slot(t, s++), .len = (size_t)r,
+						     .room = true };
 			continue;
 		}
 		n += take_read(t, &s, n, (size_t)r - hl);

@@ -528,6 +528,42 @@ static void test_aead_against_libcrypto(void)
 	CHECK(refused == 0);
 }
 
+/* The in-place seal of the data path: the same bytes as libcrypto's AEAD with WireGuard's nonce
+ * and no AD, and every borrowed byte of the room around the message given back. */
+static void test_seal_in_room(void)
+{
+	enum { ROOM = CRYPTO_SEAL_ROOM, MAX = 3000 };
+	static uint8_t plain[MAX], want[MAX + 16], buf[ROOM + MAX + 16 + ROOM], orig[sizeof(buf)];
+	uint8_t keys[2][32], nonce[12] = {0}, r[2];
+	int i, mismatches = 0, trampled = 0;
+
+	random_bytes(keys[0], sizeof(keys[0]));
+	random_bytes(keys[1], sizeof(keys[1]));
+	for (i = 0; i < 500; i++) {
+		const uint8_t *key = keys[i % 5 == 4];
+		uint64_t counter;
+		size_t len;
+
+		random_bytes(r, sizeof(r));
+		len = i <= 200 ? (size_t)i : (r[0] | (size_t)r[1] << 8) % MAX;
+		random_bytes((uint8_t *)&counter, sizeof(counter));
+		for (int b = 0; b < 8; b++)
+			nonce[4 + b] = (uint8_t)(counter >> (8 * b));
+		random_bytes(plain, len);
+		ref_aead(want, plain, len, NULL, 0, nonce, key);
+
+		random_bytes(buf, sizeof(buf));
+		memcpy(buf + ROOM, plain, len);
+		memcpy(orig, buf, sizeof(buf));
+		chacha20poly1305_seal_in_room(buf + ROOM, len, counter, key);
+		mismatches += memcmp(buf + ROOM, want, len + 16) != 0;
+		trampled += memcmp(buf, orig, ROOM) != 0;
+		trampled += memcmp(buf + ROOM + len + 16, orig + ROOM + len + 16, ROOM - 16) != 0;
+	}
+	CHECK(mismatches == 0);
+	CHECK(trampled == 0);
+}
+
 /* draft-irtf-cfrg-xchacha-03 section 2.2.1. */
 static void test_hchacha20(void)
 {
@@ -791,6 +827,7 @@ int main(void)
 	RUN(test_aead_rfc8439_a5);
 	RUN(test_aead_wg_nonce);
 	RUN(test_aead_against_libcrypto);
+	RUN(test_seal_in_room);
 	RUN(test_hchacha20);
 	RUN(test_xchacha20poly1305);
 	RUN(test_x25519_rfc7748_5_2);
