@@ -62,7 +62,15 @@ enum { CRYPTO_SEAL_ROOM = 64 };
 void chacha20poly1305_seal_in_room(uint8_t *buf, size_t len, uint64_t nonce,
 				   const uint8_t key[CRYPTO_KEY_LEN]);
 
-/* The same with a raw 12-byte RFC 8439 nonce: for tests and XChaCha. */
+/* chacha20poly1305_open() from src into dst without copying either: ChaCha20 reads from
+ * CRYPTO_SEAL_ROOM bytes before src to as many past src + len, which must stay unchanged during
+ * the call (their content does not matter), and writes as many before dst and past
+ * dst + len - 16, which must be the caller's own. The bytes before dst are left wiped, those
+ * past the plaintext hold junk, and src is only read. dst may not overlap src. */
+bool chacha20poly1305_open_from_room(uint8_t *dst, const uint8_t *src, size_t len, uint64_t nonce,
+				     const uint8_t key[CRYPTO_KEY_LEN]) WARN_UNUSED;
+
+/* chacha20poly1305_seal() and _open() with a raw 12-byte RFC 8439 nonce: for tests and XChaCha. */
 void chacha20poly1305_seal_nonce12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
 				   size_t adlen, const uint8_t nonce[12],
 				   const uint8_t key[CRYPTO_KEY_LEN]);

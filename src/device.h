@@ -33,6 +33,10 @@ enum wg_buffer_room {
 	 * end 15 bytes past the packet. */
 	WG_TX_ROOM_BEFORE = CRYPTO_SEAL_ROOM,
 	WG_TX_ROOM_AFTER = MESSAGE_PADDING_MULTIPLE - 1 + CRYPTO_SEAL_ROOM,
+	/* A wg_rx slot: the plaintext opened into it has CRYPTO_SEAL_ROOM before and after it
+	 * (chacha20poly1305_open_from_room()), and up to WG_RX_SLOT_MAX bytes, padding included. */
+	WG_RX_SLOT_STRIDE = 2048,
+	WG_RX_SLOT_MAX = WG_RX_SLOT_STRIDE - 2 * CRYPTO_SEAL_ROOM,
 	WG_PEER_BUCKETS = 1024,
 	WG_HANDSHAKE_BUDGET = 32, /* handshakes processed per wg_device_process_handshakes() */
 	WG_AEAD_BATCH = 256,	  /* data messages sealed or opened per ops->crypt call */
@@ -96,14 +100,19 @@ struct wg_device {
 	struct noise_lookup lookup;
 };
 
-/* One datagram of a receive batch. On return, len_out > 0 means out (inside data) holds an IP
- * packet for the TUN; otherwise the device consumed or dropped it. */
+/* One datagram of a receive batch. On return, out_len > 0 means out (inside data, or slot when
+ * there is one) holds an IP packet for the TUN; otherwise the device consumed or dropped it. */
 struct wg_rx {
 	uint8_t *data;
 	size_t len;
 	struct endpoint src;
 	uint8_t *out;
 	size_t out_len;
+	/* NULL, or a slot (WG_RX_SLOT_MAX bytes with CRYPTO_SEAL_ROOM on either side) that a data
+	 * message of up to WG_RX_SLOT_MAX bytes of plaintext is opened into, data left as it is.
+	 * Only when CRYPTO_SEAL_ROOM bytes before data + 16 and after data + len can be read and
+	 * nothing writes them until the batch is done (they are read, whatever they hold). */
+	uint8_t *slot;
 	/* the device's, while the batch is decrypted */
 	struct noise_aead aead;
 	struct noise_keypair *kp;

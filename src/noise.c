@@ -712,6 +712,9 @@ void noise_aead_run(struct noise_aead *job)
 			chacha20poly1305_seal(job->body, job->body, job->len, NULL, 0, job->counter,
 					      job->key);
 		job->ok = true;
+	} else if (job->out) {
+		job->ok = chacha20poly1305_open_from_room(job->out, job->body, job->len,
+							  job->counter, job->key);
 	} else {
 		job->ok = aead_open(job->body, job->body, job->len, NULL, 0, job->counter,
 				    job->key);

@@ -159,6 +159,8 @@ struct noise_aead {
 	bool room;		 /* seal: CRYPTO_SEAL_ROOM of the caller's own before and after body
 				  * (after body + len), for chacha20poly1305_seal_in_room() */
 	bool ok;		 /* open: authentic (set by noise_aead_run) */
+	uint8_t *out;		 /* open: NULL (in place), or where the plaintext goes, with the
+				  * rooms of chacha20poly1305_open_from_room() */
 };
 void noise_aead_run(struct noise_aead *job);
 

@@ -80,6 +80,8 @@ static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 		noise_keypair_put(kp);
 		return;
 	}
+	if (pkt->slot && pkt->len - MESSAGE_MINIMUM_LENGTH <= WG_RX_SLOT_MAX)
+		pkt->aead.out = pkt->slot;
 	pkt->kp = kp;
 	dev->aead[dev->naead++] = &pkt->aead;
 	dev->opened[dev->nopened++] = pkt;
@@ -89,7 +91,7 @@ static void receive_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
  * keypair, so this part runs in order), then roaming, session confirmation and the source. */
 static void finish_data(struct wg_device *dev, struct wg_rx *pkt, uint64_t now)
 {
-	uint8_t *payload = pkt->data + sizeof(struct message_data);
+	uint8_t *payload = pkt->aead.out ? pkt->aead.out : pkt->data + sizeof(struct message_data);
 	size_t plen = pkt->len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN, len;
 	struct noise_keypair *kp = pkt->kp;
 	struct wg_peer *peer = kp->owner;

@@ -240,17 +240,26 @@ static void handshakes_due(struct loop_timer *timer)
 		loop_timer_arm(&t->loop, &t->handshakes, loop_now());
 }
 
+static uint8_t *rx_slot(struct tunnel *t, unsigned int i)
+{
+	return t->rx_slots + (size_t)i * WG_RX_SLOT_STRIDE + CRYPTO_SEAL_ROOM;
+}
+
 static void process_rx(struct tunnel *t, unsigned int n)
 {
 	wg_device_receive_batch(&t->dev, t->rx, n, loop_now());
 	write_tun(t, n);
 }
 
-/* Queues a received datagram for decryption, cutting a UDP GRO one into its datagrams (they
- * decrypt in place where they lie); returns the rx count, having processed a full array. */
+/* Queues a received datagram for decryption, cutting a UDP GRO one into its datagrams; returns
+ * the rx count, having processed a full array. They are opened into the receive slots and the
+ * datagram left as it is, which lets each read the bytes around it (udp_batch_init() leaves
+ * room around each buffer). That holds only if none of them decrypts in place, so a datagram
+ * whose segments are too large for a slot opens all of them in place. */
 static unsigned int take_datagram(struct tunnel *t, const struct udp_pkt *p, unsigned int n)
 {
 	size_t seg = p->gso_size && p->len > p->gso_size ? p->gso_size : p->len;
+	bool slots = seg <= WG_RX_SLOT_MAX + MESSAGE_MINIMUM_LENGTH;
 	size_t off = 0;
 
 	do {
@@ -258,9 +267,11 @@ static unsigned int take_datagram(struct tunnel *t, const struct udp_pkt *p, uns
 			process_rx(t, n);
 			n = 0;
 		}
-		t->rx[n++] = (struct wg_rx){
-			.data = p->data + off, .len = MIN(seg, p->len - off), .src = p->ep
+		t->rx[n] = (struct wg_rx){
+			.data = p->data + off, .len = MIN(seg, p->len - off), .src = p->ep,
+			.slot = slots ? rx_slot(t, n) : NULL
 		};
+		n++;
 		off += seg;
 	} while (off < p->len);
 	return n;
@@ -552,9 +563,10 @@ static int alloc_buffers(struct tunnel *t)
 
 	/* Mostly address space: a page is touched only when a packet that large arrives. */
 	t->slots = malloc((size_t)TUNNEL_SLOTS * SLOT_STRIDE);
-	if (!t->slots)
+	t->rx_slots = malloc((size_t)TUNNEL_RX * WG_RX_SLOT_STRIDE);
+	if (!t->slots || !t->rx_slots)
 		return -ENOMEM;
-	/* 64 KiB apart, so every datagram (and its plaintext) starts aligned. */
+	/* 64 KiB apart (and the room), so every datagram starts aligned. */
 	ret = udp_batch_init(&t->udp_in, TUNNEL_BATCH, TUNNEL_PKT_MAX + 1);
 	if (ret < 0)
 		return ret;
@@ -651,5 +663,6 @@ void tunnel_close(struct tunnel *t)
 	udp_batch_free(&t->udp_in);
 	udp_batch_free(&t->udp_out);
 	free(t->slots);
+	free(t->rx_slots);
 	loop_free(&t->loop);
 }

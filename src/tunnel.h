@@ -42,6 +42,7 @@ struct tunnel {
 	bool vnet; /* TUN packets carry a virtio_net_hdr: TSO in, coalesced writes out */
 	struct crypt_pool pool; /* sealing and opening a batch's data messages */
 	uint8_t *slots; /* TUNNEL_SLOTS buffers with room to seal in place */
+	uint8_t *rx_slots; /* TUNNEL_RX buffers to open into (wg_rx.slot) */
 	struct wg_tx tx[TUNNEL_SLOTS];
 	struct wg_rx rx[TUNNEL_RX];
 	struct offload_pkt out[TUNNEL_RX];

@@ -272,12 +272,12 @@ int udp_batch_init(struct udp_batch *b, unsigned int cap, uint32_t pkt_cap)
 	memset(b, 0, sizeof(*b));
 	if (!cap || cap > UDP_BATCH_MAX || !pkt_cap)
 		return -EINVAL;
-	b->buf = calloc(cap, pkt_cap);
+	b->buf = calloc((size_t)cap * (pkt_cap + UDP_PKT_ROOM) + UDP_PKT_ROOM, 1);
 	if (!b->buf)
 		return -ENOMEM;
 	b->cap = cap;
 	for (unsigned int i = 0; i < cap; i++) {
-		b->pkts[i].data = b->buf + (size_t)i * pkt_cap;
+		b->pkts[i].data = b->buf + UDP_PKT_ROOM + (size_t)i * (pkt_cap + UDP_PKT_ROOM);
 		b->pkts[i].cap = pkt_cap;
 	}
 	return 0;

@@ -18,6 +18,7 @@ enum udp_limits {
 				 * can carry, so that UDP_SEGMENT runs are not cut at 64 */
 	UDP_SOCK_BUF = 4 << 20, /* socket buffer bytes asked for */
 	UDP_BIND_RETRIES = 100, /* port-0 attempts to find a port free in both families */
+	UDP_PKT_ROOM = 64,	/* bytes around each receive buffer that nothing writes */
 	UDP_CMSG_LEN = 64,	/* room for a pktinfo and a UDP_SEGMENT/UDP_GRO value */
 	UDP_GSO_MAX_SEGS = 64,	/* the kernel's UDP_MAX_SEGMENTS */
 	ENDPOINT_STRLEN = INET6_ADDRSTRLEN + 20, /* "[addr%scope]:port" */
@@ -98,7 +99,9 @@ struct udp_batch {
 	} cmsgs[UDP_BATCH_MAX];
 };
 
-/* cap datagrams (at most UDP_BATCH_MAX) of up to pkt_cap bytes each. */
+/* cap datagrams (at most UDP_BATCH_MAX) of up to pkt_cap bytes each, every buffer with
+ * UDP_PKT_ROOM bytes before and after it that a receive leaves alone (so that a datagram can be
+ * opened out of place, see wg_rx.slot). */
 int udp_batch_init(struct udp_batch *b, unsigned int cap, uint32_t pkt_cap) WARN_UNUSED;
 void udp_batch_free(struct udp_batch *b);
 

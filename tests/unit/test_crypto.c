@@ -564,6 +564,56 @@ static void test_seal_in_room(void)
 	CHECK(trampled == 0);
 }
 
+/* Opening from where a ciphertext lies into a slot: the same plaintext as libcrypto's AEAD
+ * gives, whatever the bytes around the ciphertext hold; the ciphertext and its surroundings not
+ * written; the slot's room before left wiped; a flipped bit anywhere refused, with the slot's
+ * plaintext wiped. */
+static void test_open_from_room(void)
+{
+	enum { ROOM = CRYPTO_SEAL_ROOM, MAX = 3000 };
+	static uint8_t plain[MAX], src[ROOM + MAX + 16 + ROOM], orig[sizeof(src)];
+	static uint8_t dst[ROOM + MAX + ROOM];
+	uint8_t keys[2][32], nonce[12] = {0}, r[4];
+	int i, wrong = 0, written = 0, unwiped = 0, refused = 0, forged = 0;
+
+	random_bytes(keys[0], sizeof(keys[0]));
+	random_bytes(keys[1], sizeof(keys[1]));
+	for (i = 0; i < 500; i++) {
+		const uint8_t *key = keys[i % 5 == 4];
+		uint64_t counter;
+		size_t len, flip;
+
+		random_bytes(r, sizeof(r));
+		len = i <= 200 ? (size_t)i : (r[0] | (size_t)r[1] << 8) % MAX;
+		random_bytes((uint8_t *)&counter, sizeof(counter));
+		for (int b = 0; b < 8; b++)
+			nonce[4 + b] = (uint8_t)(counter >> (8 * b));
+		random_bytes(plain, len);
+		random_bytes(src, sizeof(src));
+		ref_aead(src + ROOM, plain, len, NULL, 0, nonce, key);
+		memcpy(orig, src, sizeof(src));
+		random_bytes(dst, sizeof(dst));
+
+		if (!chacha20poly1305_open_from_room(dst + ROOM, src + ROOM, len + 16, counter, key))
+			wrong++;
+		wrong += memcmp(dst + ROOM, plain, len) != 0;
+		written += memcmp(src, orig, sizeof(src)) != 0;
+		unwiped += !crypto_is_zero(dst, ROOM);
+
+		flip = (r[2] | (size_t)r[3] << 8) % (len + 16);
+		src[ROOM + flip] ^= (uint8_t)(1u << (r[2] & 7));
+		refused += !chacha20poly1305_open_from_room(dst + ROOM, src + ROOM, len + 16,
+							    counter, key);
+		forged += !crypto_is_zero(dst + ROOM, len);
+	}
+	CHECK(wrong == 0);
+	CHECK(written == 0);
+	CHECK(unwiped == 0);
+	CHECK(refused == 500);
+	CHECK(forged == 0);
+	CHECK(!chacha20poly1305_open_from_room(dst + ROOM, src + ROOM, 15, 0, keys[0]));
+}
+
 /* draft-irtf-cfrg-xchacha-03 section 2.2.1. */
 static void test_hchacha20(void)
 {
@@ -828,6 +878,7 @@ int main(void)
 	RUN(test_aead_wg_nonce);
 	RUN(test_aead_against_libcrypto);
 	RUN(test_seal_in_room);
+	RUN(test_open_from_room);
 	RUN(test_hchacha20);
 	RUN(test_xchacha20poly1305);
 	RUN(test_x25519_rfc7748_5_2);

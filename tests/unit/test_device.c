@@ -526,6 +526,56 @@ static void establish(void)
 	CHECK(got_packet(&B, before, IP_A, IP_B, 0, 64));
 }
 
+/* Datagrams back to back in one buffer, as a UDP GRO receive leaves them, opened into slots:
+ * each delivered from its slot, the buffer left exactly as it was (the neighbours read the
+ * bytes around their ciphertext), and one with a flipped bit dropped without harming them. */
+static void test_open_into_slots(void)
+{
+	enum { K = 8, ROOM = CRYPTO_SEAL_ROOM, BAD = 3 };
+	static uint8_t gro[ROOM + K * SLOT_LEN + ROOM], orig[sizeof(gro)];
+	static uint8_t slots[K * WG_RX_SLOT_STRIDE];
+	struct wg_rx rx[K];
+	struct wg_peer *pb;
+	unsigned int first, delivered, in_slot = 0;
+	size_t off = ROOM;
+
+	net_setup(NULL, NULL);
+	establish();
+	pb = peer_of(&B, &A);
+	first = B.ngot;
+	CHECK(crypto_random(gro, sizeof(gro)) == 0);
+	A.link = LINK_HOLD;
+	for (unsigned int i = 0; i < K; i++) /* equal segments, the last shorter */
+		CHECK(tun_send(&A, IP_A, IP_B, 100 + i, i < K - 1 ? 1300 : 200) > 0);
+	CHECK(A.out.tail - A.out.head == K);
+	for (unsigned int i = 0; i < K && A.out.tail - A.out.head == K; i++) {
+		struct dgram *d = &A.out.slots[A.out.head + i];
+
+		memcpy(gro + off, d->buf, d->len);
+		rx[i] = (struct wg_rx){.data = gro + off, .len = d->len, .src = d->from,
+				       .slot = slots + i * WG_RX_SLOT_STRIDE + ROOM};
+		off += d->len;
+	}
+	A.out.head = A.out.tail = 0;
+	A.link = LINK_UP;
+	gro[ROOM + (size_t)BAD * (rx[0].len) + 40] ^= 0x20; /* in BAD's ciphertext */
+	memcpy(orig, gro, sizeof(gro));
+
+	delivered = feed(&B, rx, K);
+	CHECK(delivered == K - 1);
+	CHECK(pb && pb->drops[DROP_DECRYPT] == 1);
+	CHECK(!memcmp(gro, orig, sizeof(gro)));
+	for (unsigned int i = 0; i < K; i++) {
+		in_slot += rx[i].out == rx[i].slot;
+		if (i != BAD)
+			CHECK(got_packet(&B, first + i - (i > BAD), IP_A, IP_B, 100 + i,
+					 i < K - 1 ? 1300 : 200));
+	}
+	CHECK(in_slot == K - 1);
+	CHECK(rx[BAD].out_len == 0);
+	net_teardown();
+}
+
 /* --- 1, 2: handshake, data, pre-shared keys --- */
 
 static void test_first_packet(void)
@@ -1506,6 +1556,7 @@ int main(void)
 	RUN(test_view);
 	RUN(test_apply_peers);
 	RUN(test_apply_private_key);
+	RUN(test_open_into_slots);
 	RUN(test_fuzz);
 	free(A.out.slots);
 	free(B.out.slots);
