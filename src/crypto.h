@@ -22,6 +22,10 @@ enum {
 
 /* Fetches the algorithms once. Call before any other function; 0 or -errno. */
 int crypto_init(void) WARN_UNUSED;
+/* For tests, before other threads use this module: on (the default) calls libcrypto's ChaCha20
+ * and Poly1305 through their provider's functions where it has them, off through EVP. Returns
+ * whether the provider's are in use. */
+bool crypto_set_direct(bool on);
 
 /* X25519 (RFC 7748). */
 void curve25519_clamp(uint8_t key[CRYPTO_KEY_LEN]);
