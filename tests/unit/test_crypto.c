@@ -530,11 +530,24 @@ static void test_aead_against_libcrypto(void)
 
 /* The in-place seal of the data path: the same bytes as libcrypto's AEAD with WireGuard's nonce
  * and no AD, and every borrowed byte of the room around the message given back. */
+/* Case i of the tests with room: a length (each up to 200, then random below max), a random
+ * counter and the RFC 8439 nonce WireGuard makes of it. */
+static size_t room_case(int i, size_t max, uint64_t *counter, uint8_t nonce[12])
+{
+	uint8_t r[2];
+
+	random_bytes(r, sizeof(r));
+	random_bytes((uint8_t *)counter, sizeof(*counter));
+	for (int b = 0; b < 8; b++)
+		nonce[4 + b] = (uint8_t)(*counter >> (8 * b));
+	return i <= 200 ? (size_t)i : (r[0] | (size_t)r[1] << 8) % max;
+}
+
 static void test_seal_in_room(void)
 {
 	enum { ROOM = CRYPTO_SEAL_ROOM, MAX = 3000 };
 	static uint8_t plain[MAX], want[MAX + 16], buf[ROOM + MAX + 16 + ROOM], orig[sizeof(buf)];
-	uint8_t keys[2][32], nonce[12] = {0}, r[2];
+	uint8_t keys[2][32], nonce[12] = {0};
 	int i, mismatches = 0, trampled = 0;
 
 	random_bytes(keys[0], sizeof(keys[0]));
@@ -542,13 +555,8 @@ static void test_seal_in_room(void)
 	for (i = 0; i < 500; i++) {
 		const uint8_t *key = keys[i % 5 == 4];
 		uint64_t counter;
-		size_t len;
+		size_t len = room_case(i, MAX, &counter, nonce);
 
-		random_bytes(r, sizeof(r));
-		len = i <= 200 ? (size_t)i : (r[0] | (size_t)r[1] << 8) % MAX;
-		random_bytes((uint8_t *)&counter, sizeof(counter));
-		for (int b = 0; b < 8; b++)
-			nonce[4 + b] = (uint8_t)(counter >> (8 * b));
 		random_bytes(plain, len);
 		ref_aead(want, plain, len, NULL, 0, nonce, key);
 
@@ -573,7 +581,7 @@ static void test_open_from_room(void)
 	enum { ROOM = CRYPTO_SEAL_ROOM, MAX = 3000 };
 	static uint8_t plain[MAX], src[ROOM + MAX + 16 + ROOM], orig[sizeof(src)];
 	static uint8_t dst[ROOM + MAX + ROOM];
-	uint8_t keys[2][32], nonce[12] = {0}, r[4];
+	uint8_t keys[2][32], nonce[12] = {0}, r[3];
 	int i, wrong = 0, written = 0, unwiped = 0, refused = 0, forged = 0;
 
 	random_bytes(keys[0], sizeof(keys[0]));
@@ -581,13 +589,9 @@ static void test_open_from_room(void)
 	for (i = 0; i < 500; i++) {
 		const uint8_t *key = keys[i % 5 == 4];
 		uint64_t counter;
-		size_t len, flip;
+		size_t len = room_case(i, MAX, &counter, nonce), flip;
 
 		random_bytes(r, sizeof(r));
-		len = i <= 200 ? (size_t)i : (r[0] | (size_t)r[1] << 8) % MAX;
-		random_bytes((uint8_t *)&counter, sizeof(counter));
-		for (int b = 0; b < 8; b++)
-			nonce[4 + b] = (uint8_t)(counter >> (8 * b));
 		random_bytes(plain, len);
 		random_bytes(src, sizeof(src));
 		ref_aead(src + ROOM, plain, len, NULL, 0, nonce, key);
@@ -600,7 +604,7 @@ static void test_open_from_room(void)
 		written += memcmp(src, orig, sizeof(src)) != 0;
 		unwiped += !crypto_is_zero(dst, ROOM);
 
-		flip = (r[2] | (size_t)r[3] << 8) % (len + 16);
+		flip = (r[0] | (size_t)r[1] << 8) % (len + 16);
 		src[ROOM + flip] ^= (uint8_t)(1u << (r[2] & 7));
 		refused += !chacha20poly1305_open_from_room(dst + ROOM, src + ROOM, len + 16,
 							    counter, key);
