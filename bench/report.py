@@ -135,7 +135,10 @@ def doc(path, tab, meta, notes):
     avx512 = "yes" if "avx512f" in sh("grep -m 1 '^flags' /proc/cpuinfo").split() else "no"
     machine = (f"nproc: {sh('nproc')}\nkernel: {sh('uname -r')}\nAVX-512: {avx512}\n"
                f"CPU time taken by the hypervisor (steal) during the run: "
-               f"{meta.get('steal_pct', '?')} %\n" + sh("lscpu | head"))
+               f"{meta.get('steal_pct', '?')} %\n"
+               f"kernel preemption: {meta.get('preempt', '?')}\n"
+               f"DAMON threads: {meta.get('damon', '?')}, "
+               f"{meta.get('kdamond_s', '?')} s of CPU during the run\n" + sh("lscpu | head"))
     text = f"""# Performance
 
 The latest `make bench` table (see `bench/README.md` for what each stack and figure is). Produced by

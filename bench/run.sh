@@ -38,6 +38,36 @@ done
 say() { printf '# %s\n' "$*" >&2; }
 note() { say "$*"; printf '%s\n' "$*" >>"$TMP/notes"; }
 put() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$TSV"; } # put STACK METRIC VALUE
+
+# Machine facts that decide the latency tails of every stack (docs/design.md, "A request's
+# latency"): the kernel's preemption model, and DAMON's kernel threads, which on a kernel without
+# preemption hold a CPU for milliseconds at a time.
+preempt_model() {
+	local cfg
+	cfg=$( (zcat /proc/config.gz || cat "/boot/config-$(uname -r)") 2>/dev/null |
+		sed -n 's/^CONFIG_PREEMPT\(_NONE\|_VOLUNTARY\|_LAZY\|\)=y$/\1/p' | head -n 1)
+	case $cfg in
+	_NONE) echo "none" ;; _VOLUNTARY) echo "voluntary" ;; _LAZY) echo "lazy" ;;
+	"") [ -n "$(ls /proc/config.gz "/boot/config-$(uname -r)" 2>/dev/null)" ] && echo "full" ||
+		echo "unknown" ;;
+	esac
+}
+kdamond_pids() { pgrep -x 'kdamond\.[0-9]+' 2>/dev/null; }
+kdamond_ticks() { # utime + stime of every DAMON thread, in clock ticks
+	local p t=0
+	for p in $(kdamond_pids); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+damon_threads() { # "kdamond.0 (paddr, a sample every 500000 us)", or "none"
+	local d out=
+	for d in /sys/kernel/mm/damon/admin/kdamonds/[0-9]*; do
+		[ "$(cat "$d/state" 2>/dev/null)" = on ] || continue
+		out+="${out:+, }kdamond.${d##*/} ($(cat "$d/contexts/0/operations" 2>/dev/null), a sample every $(cat "$d/contexts/0/monitoring_attrs/intervals/sample_us" 2>/dev/null) us)"
+	done
+	echo "${out:-none}"
+}
 ns() { local n=$TAG-$1; shift; ip netns exec "$n" "$@"; }
 bg() { # bg NS cmd...: in the background; its pid in $LAST (ip netns exec execs, so it is cmd's)
 	local n=$TAG-$1; shift
@@ -509,6 +539,7 @@ services || { echo "bench: home services did not start" >&2; exit 1; }
 keys
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 STAT0=$(head -n 1 /proc/stat) # for the share of CPU time the hypervisor took during the run
+KDAMOND0=$(kdamond_ticks)
 for s in $STACKS; do
 	declare -F "stack_$s" >/dev/null || note "unknown stack $s"
 done
@@ -522,6 +553,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 mkdir -p "$RESULTS_DIR"
+kdamond=$(awk -v a="$KDAMOND0" -v b="$(kdamond_ticks)" -v hz="$(getconf CLK_TCK)" \
+	'BEGIN { printf "%.1f", (b - a) / hz }')
 # /proc/stat's cpu line: user nice system idle iowait irq softirq steal, in ticks.
 steal=$(printf '%s\n%s\n' "$STAT0" "$(head -n 1 /proc/stat)" | awk '
 	{ t = 0; for (i = 2; i <= 9; i++) t += $i; tot[NR] = t; st[NR] = $9 }
@@ -533,4 +566,5 @@ python3 "$HERE/report.py" --tsv "$TSV" --notes "$TMP/notes" --json "$RESULTS_DIR
 	porthole="$("$PORTHOLE" version 2>/dev/null | head -n 1)" \
 	porthole_mtu="${BENCH_PORTHOLE_MTU:-1408 (its default)}" \
 	cc="$CC1$([ -n "${BENCH_CC:-}" ] || echo " (the machine default)")" cc2="$CC2" \
-	command="${BENCH_COMMAND:-bench/run.sh}" steal_pct="$steal"
+	command="${BENCH_COMMAND:-bench/run.sh}" steal_pct="$steal" \
+	preempt="$(preempt_model)" damon="$(damon_threads)" kdamond_s="$kdamond"
