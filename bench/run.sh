@@ -42,20 +42,16 @@ put() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$TSV"; } # put STACK METRIC VALU
 # Machine facts that decide the latency tails of every stack (docs/design.md, "A request's
 # latency"): the kernel's preemption model, and DAMON's kernel threads, which on a kernel without
 # preemption hold a CPU for milliseconds at a time.
-preempt_model() {
-	local cfg
-	cfg=$( (zcat /proc/config.gz || cat "/boot/config-$(uname -r)") 2>/dev/null |
-		sed -n 's/^CONFIG_PREEMPT\(_NONE\|_VOLUNTARY\|_LAZY\|\)=y$/\1/p' | head -n 1)
-	case $cfg in
-	_NONE) echo "none" ;; _VOLUNTARY) echo "voluntary" ;; _LAZY) echo "lazy" ;;
-	"") [ -n "$(ls /proc/config.gz "/boot/config-$(uname -r)" 2>/dev/null)" ] && echo "full" ||
-		echo "unknown" ;;
-	esac
+preempt_model() { # the build's default; a PREEMPT_DYNAMIC kernel may boot with another
+	local m
+	m=$( (zcat /proc/config.gz || cat "/boot/config-$(uname -r)") 2>/dev/null | sed -n \
+		's/^CONFIG_PREEMPT_\(NONE\|VOLUNTARY\|LAZY\)=y$/\1/p; s/^CONFIG_PREEMPT=y$/FULL/p' |
+		head -n 1)
+	echo "${m:-unknown}" | tr '[:upper:]' '[:lower:]'
 }
-kdamond_pids() { pgrep -x 'kdamond\.[0-9]+' 2>/dev/null; }
 kdamond_ticks() { # utime + stime of every DAMON thread, in clock ticks
 	local p t=0
-	for p in $(kdamond_pids); do
+	for p in $(pgrep -x 'kdamond\.[0-9]+'); do
 		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
 	done
 	echo "$t"
